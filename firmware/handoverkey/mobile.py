@@ -1,0 +1,531 @@
+"""The mobile node engine (sans-I/O): CPS/CPA discovery, RtSolPr/PrRtAdv key provisioning, FBU/FBack.
+
+Driven by `attach`, `move` and `binding_complete` calls plus `handle(frame, now_ms, wall_s)`
+and `poll(now_ms, wall_s)`; each returns `(frames, events)`, and `next_deadline()` says when
+to poll. The rules are RFC 5269 §3.1, §3.3, §3.4, RFC 3971 §5-6 and RFC 5568 §6, with the
+project's decisions in interpretations.md (cited I§n).
+"""
+
+from . import algorithms, crypto
+from ._compat import const
+from .errors import DecodeError, EncodeError, VerifyError
+from .mobile_keys import MobileKeyStore
+from .send import certpath, signature
+from .wire import icmp, ipv6, mh, ndopt
+
+# RFC 5269 §3.7
+HKEPK_LIFETIME_S = 43200
+HKEPK_HANDOVERS = 10
+# RFC 3971 §10.1
+CPS_RETRY_MS = 1000
+CPS_RETRY_MAX_MS = 15000
+# RFC 5568 §9 (the RtSolPr retransmission timer is ours: at least 2 RTT, 100 ms when unknown)
+RTSOLPR_RETRIES = 3
+RTSOLPR_TIMEOUT_MS = 1000
+FBU_RETRIES = 3
+FBU_TIMEOUT_MS = 1000
+FBU_LIFETIME_S = 30
+# RFC 3971 §10.2: the window for a timestamp from a peer with no history.
+TIMESTAMP_DELTA_S = 300
+# Ask for a new key when this fraction of HK-LIFETIME is left (RFC 5269 §3.3 "prior to expiring").
+_REFRESH_DIVISOR = const(10)
+_MAX_PENDING = const(4)  # outstanding RtSolPr nonces remembered
+
+_HOP_LIMIT_ND = const(255)
+_NH_ICMPV6 = const(58)
+_NH_DEST_OPTS = const(60)
+_TX_BUF = const(1500)
+_NONCE_LEN = const(6)
+
+_ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
+_ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
+_SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"
+
+PREDICTIVE = "predictive"
+REACTIVE = "reactive"
+
+
+def keylog_hke(key_hash, pkcs8):
+    return "HKE_PRIVATE_KEY %s %s" % (bytes(key_hash).hex(), bytes(pkcs8).hex())
+
+
+def keylog_handover_key(mn, router, at, key):
+    return "HANDOVER_KEY %s %s %d %s" % (bytes(mn).hex(), bytes(router).hex(), at, bytes(key).hex())
+
+
+def keylog_trust_anchor(cert):
+    return "TRUST_ANCHOR %s" % bytes(cert).hex()
+
+
+class _Pending:
+    """One outstanding RtSolPr: its nonce and the HKE key pair it carried."""
+
+    def __init__(self, nonce, hke, at, sent_ms):
+        self.nonce = nonce
+        self.hke = hke
+        self.at = at
+        self.sent_ms = sent_ms
+
+
+class MobileNode:
+    """A mobile node that obtains RFC 5269 handover keys and signs its FBUs with them."""
+
+    def __init__(
+        self,
+        cga_key,
+        pcoa,
+        pcoa_params,
+        ncoa,
+        link_local,
+        trust_anchors,
+        router_address,
+        lla=None,
+        target_ap=None,
+        preferred_at=1,
+        ats=(0, 1),
+        hke_keys=(),
+        hkepk_lifetime_s=HKEPK_LIFETIME_S,
+        hkepk_handovers=HKEPK_HANDOVERS,
+        fbu_lifetime_s=FBU_LIFETIME_S,
+        keylog=False,
+        min_bits=1024,
+    ):
+        if not trust_anchors:
+            raise EncodeError("a mobile node needs at least one SEND trust anchor (RFC 5269 §3.2)")
+        for a in (pcoa, ncoa, link_local, router_address):
+            if len(a) != 16:
+                raise EncodeError("addresses must be 16 octets")
+        if not algorithms.is_supported(preferred_at, ats):
+            raise EncodeError("preferred AT must be one of the supported ATs")
+        self.cga_key = cga_key
+        self.pcoa = bytes(pcoa)
+        self.pcoa_params = bytes(pcoa_params)
+        self.ncoa = bytes(ncoa)
+        self.link_local = bytes(link_local)
+        self.anchor_certs = [bytes(c) for c in trust_anchors]
+        self.anchors = [certpath.TrustAnchor.from_certificate(c) for c in self.anchor_certs]
+        self.router_address = bytes(router_address)
+        self.lla = bytes(lla) if lla else None
+        self.target_ap = bytes(target_ap) if target_ap else None
+        self.preferred_at = preferred_at
+        self.ats = tuple(ats)
+        self.hke_pool = list(hke_keys)
+        self.hkepk_lifetime_ms = hkepk_lifetime_s * 1000
+        self.hkepk_handovers = hkepk_handovers
+        self.fbu_lifetime_s = fbu_lifetime_s
+        self.keylog = keylog
+        self.min_bits = min_bits
+        self.keys = MobileKeyStore()
+        self.state = "idle"
+        self.router_key = None  # the router's certified key, after a valid CPS/CPA path
+        self.router_ll = None  # the address the CPA and PrRtAdv came from
+        self._cpa_id = 0
+        self._cpa_certs = {}
+        self._cpa_total = 0
+        self._pending = []
+        self._first_at = None  # AT of the first request: never ask for a weaker one (no bidding down)
+        self._hke = None
+        self._hke_born_ms = 0
+        self._handovers = 0
+        self._timer_ms = None
+        self._timer_kind = None
+        self._retries = 0
+        self._cps_wait_ms = CPS_RETRY_MS
+        self._cps_started_ms = 0
+        self._seq = 0
+        self._fbu_seq = -1
+        self._fbu_mode = None
+        self._on_new_link = False
+        self._tx = bytearray(_TX_BUF)
+
+    # -- control --
+
+    def attach(self, now_ms, wall_s):
+        """On the PAR's link: discover the router's certificate path, then ask for a handover key."""
+        frames = []
+        events = []
+        if self.keylog:
+            for c in self.anchor_certs:
+                events.append(("keylog", {"line": keylog_trust_anchor(c)}))
+        self._on_new_link = False
+        if self.router_key is None:
+            self._start_cps(now_ms, frames, events)
+        else:
+            self._send_rtsolpr(now_ms, wall_s, frames, events)
+        return frames, events
+
+    def move(self, now_ms, wall_s, mode=PREDICTIVE):
+        """Send the FBU to the PAR: predictive from the PAR's link with the Alternate CoA = NCoA,
+        reactive from the NAR's link with source NCoA. The caller moves the interface."""
+        frames = []
+        events = []
+        if mode != PREDICTIVE and mode != REACTIVE:
+            raise EncodeError("mode must be predictive or reactive")
+        self._fbu_mode = mode
+        self._on_new_link = mode == REACTIVE
+        self._retries = 0
+        self._send_fbu(now_ms, frames, events)
+        return frames, events
+
+    def arrived(self, now_ms, wall_s):
+        """The interface is now on the NAR's link (after a predictive FBU)."""
+        self._on_new_link = True
+        return [], []
+
+    def binding_complete(self, now_ms, wall_s):
+        """The MIPv6 binding update at the new AR is done: drop the PAR key (RFC 5269 §3.6 SHOULD)."""
+        events = []
+        if self.keys.remove(self.router_address, self.pcoa):
+            events.append(("key-discarded", {"router": self.router_address, "pcoa": self.pcoa}))
+        return [], events
+
+    # -- the engine interface --
+
+    def handle(self, frame, now_ms, wall_s):
+        frames = []
+        events = []
+        try:
+            pkt = ipv6.decode_packet(frame)
+        except DecodeError:
+            events.append(("dropped", {"reason": "decode"}))
+            return frames, events
+        if not self._for_me(pkt.dst):
+            return frames, events
+        if not ipv6.verify_upper(frame, pkt):
+            events.append(("dropped", {"reason": "checksum"}))
+            return frames, events
+        try:
+            if pkt.next_header == _NH_ICMPV6:
+                t = frame[pkt.payload_off]
+                if t == icmp.ICMP_CPA or t == icmp.ICMP_FMIPV6:
+                    msg = icmp.decode_icmp(frame, pkt.payload_off, pkt.payload_end)
+                    if pkt.hop_limit != _HOP_LIMIT_ND:
+                        events.append(("dropped", {"reason": "hop-limit"}))
+                    elif msg.type == icmp.ICMP_CPA:
+                        self._on_cpa(frame, pkt, msg, now_ms, wall_s, frames, events)
+                    elif msg.subtype == icmp.SUB_PRRTADV:
+                        self._on_prrtadv(frame, pkt, msg, now_ms, wall_s, frames, events)
+            elif pkt.next_header == mh.IPPROTO_MH:
+                self._on_mh(frame, pkt, now_ms, events)
+        except DecodeError:
+            events.append(("dropped", {"reason": "decode"}))
+        return frames, events
+
+    def poll(self, now_ms, wall_s):
+        frames = []
+        events = []
+        if self._timer_ms is None or now_ms < self._timer_ms:
+            return frames, events
+        kind = self._timer_kind
+        self._timer_ms = None
+        self._timer_kind = None
+        if kind == "cps":
+            if now_ms - self._cps_started_ms >= CPS_RETRY_MAX_MS:
+                events.append(("cps-failed", {}))
+                self.state = "idle"
+            else:
+                self._cps_wait_ms *= 2
+                self._send_cps(now_ms, frames, events)
+        elif kind == "rtsolpr":
+            if self._retries >= RTSOLPR_RETRIES:
+                events.append(("rtsolpr-failed", {}))
+                self.state = "idle"
+            else:
+                self._retries += 1
+                self._send_rtsolpr(now_ms, wall_s, frames, events, retry=True)
+        elif kind == "fbu":
+            if self._retries >= FBU_RETRIES:
+                events.append(("fbu-failed", {}))
+            else:
+                self._retries += 1
+                self._send_fbu(now_ms, frames, events)
+        elif kind == "refresh":
+            if not self._on_new_link:
+                events.append(("key-refresh", {}))
+                self._retries = 0
+                self._send_rtsolpr(now_ms, wall_s, frames, events)
+        return frames, events
+
+    def next_deadline(self):
+        return self._timer_ms
+
+    def snapshot(self):
+        return {
+            "state": self.state,
+            "keys": sorted([[k.pcoa, sorted(k.routers), k.at, k.key, k.expires_ms] for k in self.keys.items()]),
+            "router_certified": self.router_key is not None,
+        }
+
+    # -- helpers --
+
+    def _for_me(self, dst):
+        if dst == self.pcoa or dst == self.ncoa or dst == self.link_local or dst == _ALL_NODES:
+            return True
+        if dst[:13] == _SOLICITED:
+            for a in (self.pcoa, self.ncoa, self.link_local):
+                if dst[13:] == a[13:]:
+                    return True
+        return False
+
+    def _set_timer(self, at_ms, kind):
+        self._timer_ms = at_ms
+        self._timer_kind = kind
+
+    def _hke_key(self, now_ms, events):
+        """The handover key encryption key pair: same size and exponent as the CGA key
+        (RFC 5269 §3.1), retired after HKEPK-LIFETIME or HKEPK-HANDOVERS."""
+        if self._hke is not None:
+            if (
+                self._handovers >= self.hkepk_handovers
+                or now_ms - self._hke_born_ms >= self.hkepk_lifetime_ms
+            ):
+                events.append(("hke-retired", {"handovers": self._handovers}))
+                self._hke = None
+        if self._hke is None:
+            want = self.cga_key.public
+            key = None
+            while self.hke_pool and key is None:
+                k = self.hke_pool.pop(0)
+                if k.public.size == want.size and k.public.e == want.e and k.public != want:
+                    key = k
+            if key is None:
+                key = crypto.generate_rsa(want.bits, want.e)
+            self._hke = key
+            self._hke_born_ms = now_ms
+            self._handovers = 0
+            if self.keylog:
+                events.append(("keylog", {"line": keylog_hke(key.public.key_hash(), key.pkcs8())}))
+        return self._hke
+
+    # -- CPS / CPA (RFC 3971 §6.4) --
+
+    def _start_cps(self, now_ms, frames, events):
+        self.state = "discovering"
+        self._cps_started_ms = now_ms
+        self._cps_wait_ms = CPS_RETRY_MS
+        self._send_cps(now_ms, frames, events)
+
+    def _send_cps(self, now_ms, frames, events):
+        ident = 0
+        while ident == 0:
+            r = crypto.random_bytes(2)
+            ident = (r[0] << 8) | r[1]
+        self._cpa_id = ident
+        self._cpa_certs = {}
+        self._cpa_total = 0
+        buf = self._tx
+        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, _ALL_ROUTERS)
+        off = icmp.encode_cps(buf, off, ident)
+        for a in self.anchors:
+            off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, a.name)
+        ipv6.finish(buf, 0, off)
+        frames.append(bytes(buf[:off]))
+        events.append(("cps-sent", {"identifier": ident}))
+        self._set_timer(now_ms + self._cps_wait_ms, "cps")
+
+    def _on_cpa(self, frame, pkt, msg, now_ms, wall_s, frames, events):
+        if self.state != "discovering" or msg.identifier != self._cpa_id:
+            events.append(("dropped", {"reason": "cpa-unsolicited"}))
+            return
+        total = msg.all_components
+        if total < 1 or total > certpath.MAX_PATH or msg.component >= total:
+            events.append(("dropped", {"reason": "cpa-components"}))
+            return
+        if self._cpa_total and total != self._cpa_total:
+            events.append(("dropped", {"reason": "cpa-components"}))
+            return
+        self._cpa_total = total
+        cert_opts = msg.find_all(ndopt.OPT_CERTIFICATE)
+        if len(cert_opts) != 1:
+            events.append(("dropped", {"reason": "cpa-certificates"}))
+            return
+        c = ndopt.get_certificate(frame, cert_opts[0][1], cert_opts[0][2])
+        # Component counts down from total-1 to 0; the path index is the reverse.
+        self._cpa_certs[total - 1 - msg.component] = bytes(c.cert)
+        if len(self._cpa_certs) < total:
+            return
+        path = [self._cpa_certs[i] for i in range(total)]
+        self._cpa_certs = {}
+        self._cpa_total = 0
+        try:
+            key = certpath.validate_path(self.anchors, path, wall_s, self.pcoa, self.min_bits)
+        except VerifyError as e:
+            events.append(("path-rejected", {"reason": e.reason}))
+            return
+        self.router_key = key
+        self.router_ll = bytes(pkt.src)
+        events.append(("path-validated", {"router": self.router_ll, "key_hash": key.key_hash()}))
+        self._retries = 0
+        self._send_rtsolpr(now_ms, wall_s, frames, events)
+
+    # -- RtSolPr / PrRtAdv (RFC 5269 §3.1, §3.3) --
+
+    def _request_at(self):
+        at = self.preferred_at
+        if self._first_at is not None and algorithms.strength(at) < algorithms.strength(self._first_at):
+            at = self._first_at
+        return at
+
+    def _send_rtsolpr(self, now_ms, wall_s, frames, events, retry=False):
+        hke = self._hke_key(now_ms, events)
+        at = self._request_at()
+        if self._first_at is None:
+            self._first_at = at
+        nonce = crypto.random_bytes(_NONCE_LEN)
+        dst = self.router_ll if self.router_ll is not None else _ALL_ROUTERS
+        buf = self._tx
+        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.pcoa, dst)
+        icmp_off = off
+        ident = (nonce[0] << 8) | nonce[1]
+        off = icmp.encode_rtsolpr(buf, off, ident)
+        if self.lla:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
+        if self.target_ap:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP, self.target_ap)
+        else:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_WILDCARD, b"")
+        off = ndopt.put_cga(buf, off, self.pcoa_params)
+        off = ndopt.put_timestamp(buf, off, ndopt.timestamp_from_wall(wall_s))
+        off = ndopt.put_nonce(buf, off, nonce)
+        off = ndopt.put_hk_request(buf, off, at, hke.public.spki())
+        end = signature.sign(self.cga_key, buf, 0, icmp_off, off)
+        frames.append(bytes(buf[:end]))
+        if len(self._pending) >= _MAX_PENDING:
+            self._pending.pop(0)
+        self._pending.append(_Pending(nonce, hke, at, now_ms))
+        self.state = "soliciting"
+        events.append(("rtsolpr-sent", {"at": at, "nonce": nonce, "retry": retry}))
+        self._set_timer(now_ms + (RTSOLPR_TIMEOUT_MS << self._retries), "rtsolpr")
+
+    def _find_pending(self, nonce):
+        for p in self._pending:
+            if crypto.ct_equal(p.nonce, nonce):
+                return p
+        return None
+
+    def _on_prrtadv(self, frame, pkt, msg, now_ms, wall_s, frames, events):
+        # Every check first; state changes only once all of them passed.
+        nonce_opt = msg.find(ndopt.OPT_NONCE)
+        if nonce_opt is None:
+            events.append(("prrtadv-rejected", {"reason": "no-nonce"}))
+            return
+        pending = self._find_pending(bytes(ndopt.get_nonce(frame, nonce_opt[1], nonce_opt[2])))
+        if pending is None:
+            events.append(("prrtadv-rejected", {"reason": "unknown-nonce"}))
+            return
+        if self.router_key is None:
+            events.append(("prrtadv-rejected", {"reason": "uncertified"}))
+            return
+        try:
+            check = signature.verify(frame, pkt, msg, self.min_bits)
+        except VerifyError as e:
+            events.append(("prrtadv-rejected", {"reason": e.reason}))
+            return
+        if check.key != self.router_key:
+            # RFC 5269 §3.3: only the router's certified key may sign it.
+            events.append(("prrtadv-rejected", {"reason": "uncertified"}))
+            return
+        ts_opt = msg.find(ndopt.OPT_TIMESTAMP)
+        if ts_opt is None:
+            events.append(("prrtadv-rejected", {"reason": "no-timestamp"}))
+            return
+        ts = ndopt.get_timestamp(frame, ts_opt[1], ts_opt[2])
+        skew = wall_s * 65536 - ts
+        if skew <= -TIMESTAMP_DELTA_S * 65536 or skew >= TIMESTAMP_DELTA_S * 65536:
+            events.append(("prrtadv-rejected", {"reason": "timestamp"}))
+            return
+        reply_opt = msg.find(ndopt.OPT_HK_REPLY)
+        if reply_opt is None:
+            events.append(("prrtadv-no-key", {"code": msg.code}))
+            return
+        reply = ndopt.get_hk_reply(frame, reply_opt[1], reply_opt[2])
+        at = reply.at
+        if not algorithms.is_supported(at, self.ats):
+            events.append(("prrtadv-rejected", {"reason": "unsupported-at", "at": at}))
+            return
+        if algorithms.strength(at) < algorithms.strength(pending.at):
+            # The router must answer with the requested AT or a stronger one (I§1).
+            events.append(("prrtadv-rejected", {"reason": "bid-down", "at": at}))
+            return
+        if reply.lifetime == 0:
+            events.append(("prrtadv-rejected", {"reason": "lifetime"}))
+            return
+        # I§7: implicit rejection. A bad ciphertext yields a pseudorandom key and everything
+        # below runs the same way; the later FBU simply fails at the router.
+        key = crypto.rsa_decrypt_implicit(pending.hke, reply.enc_key, algorithms.key_len(at))
+        router_ll = bytes(pkt.src)
+        expires_ms = now_ms + reply.lifetime * 1000
+        self.keys.put([self.router_address, router_ll], self.pcoa, at, key, expires_ms, now_ms)
+        self._pending = []
+        self.state = "ready"
+        if self.keylog:
+            events.append(("keylog", {"line": keylog_handover_key(self.pcoa, self.router_address, at, key)}))
+        events.append(("key-stored", {"router": self.router_address, "pcoa": self.pcoa, "at": at, "lifetime": reply.lifetime}))
+        refresh_ms = expires_ms - (reply.lifetime * 1000) // _REFRESH_DIVISOR
+        self._set_timer(refresh_ms, "refresh")
+
+    # -- FBU / FBack (RFC 5269 §3.4, RFC 5568 §6.2) --
+
+    def _send_fbu(self, now_ms, frames, events):
+        par = self.router_address
+        entry = self.keys.find(par, self.pcoa, now_ms)
+        if entry is None:
+            events.append(("fbu-no-key", {"router": par}))
+            return
+        at = entry.at
+        alen = algorithms.auth_len(at)
+        self._seq = (self._seq + 1) & 0xFFFF
+        seq = self._seq
+        predictive = self._fbu_mode == PREDICTIVE
+        src = self.pcoa if predictive else self.ncoa
+        buf = self._tx
+        off = ipv6.encode_header(buf, 0, 0, _NH_DEST_OPTS, 64, src, par)
+        off = ipv6.encode_dest_opts_hao(buf, off, mh.IPPROTO_MH, self.pcoa)
+        mh_off = off
+        end, auth_off = mh.encode_fbu(
+            buf, off, seq, mh.FBU_A | mh.FBU_H, self.fbu_lifetime_s, alen, self.ncoa if predictive else None
+        )
+        parts = mh.badf_mac_parts(buf, mh_off, auth_off, self.ncoa, par)
+        mh.set_authenticator(buf, auth_off, alen, algorithms.mac(at, entry.key, *parts))
+        ipv6.finish(buf, 0, end)
+        frames.append(bytes(buf[:end]))
+        self._fbu_seq = seq
+        self.state = "fbu-sent"
+        events.append(("fbu-sent", {"seq": seq, "mode": self._fbu_mode, "at": at}))
+        self._set_timer(now_ms + (FBU_TIMEOUT_MS << self._retries), "fbu")
+
+    def _on_mh(self, frame, pkt, now_ms, events):
+        m = mh.decode_mh(frame, pkt.payload_off, pkt.payload_end)
+        if m.mh_type != mh.MH_FBACK:
+            return
+        if self.state == "moved" and m.seq == self._fbu_seq:
+            # The PAR answers a predictive FBU on both links (RFC 5568 §3.1): the copy is not news.
+            return
+        if self.state != "fbu-sent" or m.seq != self._fbu_seq:
+            events.append(("fback-rejected", {"reason": "sequence"}))
+            return
+        entry = self.keys.find(bytes(pkt.src), self.pcoa, now_ms)
+        if entry is None:
+            events.append(("fback-rejected", {"reason": "no-key"}))
+            return
+        at = entry.at
+        alen = algorithms.auth_len(at)
+        if m.badf_spi != mh.SPI_HANDOVER_KEY or m.auth_len != alen or (
+            m.badf_len_field != alen + 4 and m.badf_len_field != alen
+        ):
+            events.append(("fback-rejected", {"reason": "badf"}))
+            return
+        parts = mh.badf_mac_parts(frame, m.off, m.auth_off, self.ncoa, pkt.src)
+        received = memoryview(frame)[m.auth_off : m.auth_off + alen]
+        if not algorithms.authenticator_matches(at, entry.key, received, *parts):
+            events.append(("fback-rejected", {"reason": "mac"}))
+            return
+        self._timer_ms = None
+        self._timer_kind = None
+        if m.status >= mh.FBACK_UNSPECIFIED:
+            self.state = "ready"
+            events.append(("fback-refused", {"status": m.status}))
+            return
+        self._handovers += 1
+        self.state = "moved"
+        events.append(("fback-accepted", {"seq": m.seq, "status": m.status, "lifetime": m.lifetime}))

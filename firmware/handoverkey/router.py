@@ -1,0 +1,395 @@
+"""The access router engine (sans-I/O): RtSolPr -> PrRtAdv with a handover key, FBU -> FBack, CPS -> CPA.
+
+`handle(frame, now_ms, wall_s)` takes one IPv6 packet and returns `(frames, events)`: the
+packets to send and what happened, each event a `(kind, fields)` pair. Nothing here reads a
+clock or touches a socket. The rules are RFC 5269 §3.2, §3.5, §3.6, RFC 3971 §5-6 and
+RFC 5568 §6, with the project's decisions in interpretations.md (cited I§n).
+"""
+
+from . import algorithms, crypto
+from ._compat import const
+from .crypto.rsakey import RsaPublicKey
+from .errors import CryptoError, DecodeError, EncodeError, VerifyError
+from .keytable import KeyTable
+from .send import signature
+from .send.replay import ReplayGuard
+from .wire import icmp, ipv6, mh, ndopt
+
+HK_LIFETIME_S = 43200  # RFC 5269 §3.7
+FBU_LIFETIME_MAX_S = 300  # longest forwarding a PAR grants for one FBU
+FORWARDING_CAPACITY = 256
+
+_HOP_LIMIT_ND = const(255)
+_NH_ICMPV6 = const(58)
+_TX_BUF = const(1500)
+_IPV6_HDR = const(40)
+_ETH_LLA = const(6)  # link-layer address length on Ethernet-like links
+
+_UNSPECIFIED = bytes(16)
+_ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
+_ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
+_SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"
+
+
+def solicited_node(addr):
+    return _SOLICITED + bytes(addr[13:16])
+
+
+class Neighbor:
+    """One access point next to this router and the router behind it (for PrRtAdv code 0)."""
+
+    def __init__(self, ap_lla, nar_lla, nar_address, nar_prefix, prefix_len=64):
+        self.ap_lla = bytes(ap_lla)
+        self.nar_lla = bytes(nar_lla)
+        self.nar_address = bytes(nar_address)
+        self.nar_prefix = bytes(nar_prefix)
+        self.prefix_len = prefix_len
+
+
+class Router:
+    """An FMIPv6 access router with SEND that provisions RFC 5269 handover keys."""
+
+    def __init__(
+        self,
+        key,
+        link_local,
+        cga_params,
+        address,
+        cert_path,
+        anchor_names,
+        lla=None,
+        ats=(0, 1),
+        hk_lifetime_s=HK_LIFETIME_S,
+        table_capacity=256,
+        neighbors=(),
+        replay_capacity=64,
+        min_bits=1024,
+    ):
+        if len(link_local) != 16 or len(address) != 16:
+            raise EncodeError("router addresses must be 16 octets")
+        if not 0 < hk_lifetime_s <= 0xFFFF:
+            raise EncodeError("HK-LIFETIME must fit the 16-bit Key Lifetime field")
+        for at in ats:
+            if not algorithms.is_supported(at):
+                raise EncodeError("AT not in the registry")
+        self.key = key
+        self.link_local = bytes(link_local)
+        self.cga_params = bytes(cga_params)
+        self.address = bytes(address)
+        self.cert_path = [bytes(c) for c in cert_path]
+        self.anchor_names = [bytes(n) for n in anchor_names]
+        self.lla = bytes(lla) if lla else None
+        self.ats = tuple(ats)
+        self.hk_lifetime_s = hk_lifetime_s
+        self.table = KeyTable(table_capacity)
+        self.replay = ReplayGuard(replay_capacity)
+        self.neighbors = list(neighbors)
+        self.min_bits = min_bits
+        # PCoA -> [NCoA, expires_ms, last sequence number]: the forwarding an accepted FBU set up.
+        self.forwarding = {}
+        self._tx = bytearray(_TX_BUF)
+
+    # -- the engine interface --
+
+    def handle(self, frame, now_ms, wall_s):
+        frames = []
+        events = []
+        try:
+            pkt = ipv6.decode_packet(frame)
+        except DecodeError:
+            events.append(("dropped", {"reason": "decode"}))
+            return frames, events
+        if not self._for_me(pkt.dst):
+            return frames, events
+        if not ipv6.verify_upper(frame, pkt):
+            events.append(("dropped", {"reason": "checksum"}))
+            return frames, events
+        nh = pkt.next_header
+        try:
+            if nh == _NH_ICMPV6:
+                self._on_icmp(frame, pkt, now_ms, wall_s, frames, events)
+            elif nh == mh.IPPROTO_MH:
+                self._on_mh(frame, pkt, now_ms, frames, events)
+        except DecodeError:
+            # RFC 4861 §4.6 / RFC 5269 §4: a malformed option (length 0, overrun) drops the
+            # whole message, silently for the peer.
+            events.append(("dropped", {"reason": "decode"}))
+        return frames, events
+
+    def poll(self, now_ms, wall_s):
+        events = []
+        n = self.table.expire(now_ms)
+        if n:
+            events.append(("keys-expired", {"count": n}))
+        for pcoa in [p for p, f in self.forwarding.items() if now_ms >= f[1]]:
+            del self.forwarding[pcoa]
+            events.append(("forwarding-ended", {"pcoa": pcoa}))
+        return [], events
+
+    def next_deadline(self):
+        # Keys and forwarding expire lazily on lookup; poll() is housekeeping, not a protocol timer.
+        return None
+
+    def snapshot(self):
+        """The protocol state a test compares before and after an input (keys and forwarding)."""
+        keys = sorted([[bytes(a), bytes(fp), at, bytes(k), exp] for a, fp, at, k, exp in self.table.items()])
+        fwd = sorted([[p, f[0], f[1]] for p, f in self.forwarding.items()])
+        return {"keys": keys, "forwarding": fwd}
+
+    # -- dispatch --
+
+    def _for_me(self, dst):
+        return dst == self.link_local or dst == self.address or dst == _ALL_ROUTERS or dst == _ALL_NODES
+
+    def _on_icmp(self, frame, pkt, now_ms, wall_s, frames, events):
+        t = frame[pkt.payload_off]
+        if t != icmp.ICMP_FMIPV6 and t != icmp.ICMP_CPS:
+            return
+        msg = icmp.decode_icmp(frame, pkt.payload_off, pkt.payload_end)
+        if pkt.hop_limit != _HOP_LIMIT_ND:
+            events.append(("dropped", {"reason": "hop-limit"}))
+            return
+        if msg.type == icmp.ICMP_CPS:
+            self._on_cps(frame, pkt, msg, frames, events)
+        elif msg.subtype == icmp.SUB_RTSOLPR:
+            self._on_rtsolpr(frame, pkt, msg, now_ms, wall_s, frames, events)
+
+    # -- RtSolPr -> PrRtAdv (RFC 5269 §3.2) --
+
+    def _check_rtsolpr(self, frame, pkt, msg, now_ms, wall_s):
+        """Every SEND and RFC 5269 check, with no side effect. Returns (check, ts, nonce, request)."""
+        if pkt.src == _UNSPECIFIED or pkt.src[0] == 0xFF:
+            raise VerifyError("source")
+        check = signature.verify(frame, pkt, msg, self.min_bits)
+        ts_opt = msg.find(ndopt.OPT_TIMESTAMP)
+        if ts_opt is None:
+            raise VerifyError("no-timestamp")
+        nonce_opt = msg.find(ndopt.OPT_NONCE)
+        if nonce_opt is None:
+            raise VerifyError("no-nonce")
+        ts = ndopt.get_timestamp(frame, ts_opt[1], ts_opt[2])
+        nonce = bytes(ndopt.get_nonce(frame, nonce_opt[1], nonce_opt[2]))
+        self.replay.check(pkt.src, ts, nonce, now_ms, wall_s)
+        return check, ts, nonce
+
+    def _hke_key(self, frame, msg, check):
+        """The Handover Key Request's public key, or None when the request is absent.
+
+        RFC 5269 §4.1: same format and parameters as the CGA key; §3.1: the key pair is used for
+        nothing else, so the CGA key itself is refused."""
+        req_opt = msg.find(ndopt.OPT_HK_REQUEST)
+        if req_opt is None:
+            return None, None
+        req = ndopt.get_hk_request(frame, req_opt[1], req_opt[2])
+        try:
+            hke = RsaPublicKey.from_spki(req.spki)
+        except CryptoError:
+            raise VerifyError("hke-key")
+        if hke.size != check.key.size or hke.e != check.key.e:
+            raise VerifyError("hke-params")
+        if hke == check.key:
+            raise VerifyError("hke-is-cga-key")
+        return req, hke
+
+    def _on_rtsolpr(self, frame, pkt, msg, now_ms, wall_s, frames, events):
+        src = bytes(pkt.src)
+        nonce = None
+        nonce_opt = msg.find(ndopt.OPT_NONCE)
+        if nonce_opt is not None:
+            nonce = bytes(ndopt.get_nonce(frame, nonce_opt[1], nonce_opt[2]))
+        try:
+            check, ts, nonce = self._check_rtsolpr(frame, pkt, msg, now_ms, wall_s)
+            req, hke = self._hke_key(frame, msg, check)
+        except VerifyError as e:
+            # RFC 5269 §3.2: answer, but provision nothing and touch no key record.
+            events.append(("rtsolpr-rejected", {"source": src, "reason": e.reason}))
+            if e.reason != "source":
+                frames.append(self._prrtadv(frame, msg, src, nonce, None, wall_s))
+            return
+        self.replay.commit(pkt.src, ts, nonce, now_ms, wall_s)
+        reply = None
+        if req is not None:
+            at = algorithms.negotiate(req.at, self.ats)
+            if at is None:
+                events.append(("rtsolpr-no-key", {"source": src, "reason": "at", "requested_at": req.at}))
+            else:
+                reply = self._provision(src, check.key_hash, at, hke, now_ms, events)
+        frames.append(self._prrtadv(frame, msg, src, nonce, reply, wall_s))
+
+    def _provision(self, mn, key_hash, at, hke, now_ms, events):
+        """Reuse the key of this CGA and CGA public key while valid, else make one (RFC 5269 §3.2, §3.6)."""
+        table = self.table
+        slot = table.lookup(mn, now_ms)
+        if slot >= 0 and table.at(slot) == at and table.fingerprint_matches(slot, key_hash):
+            key = bytes(table.key(slot))
+            expires_ms = table.expiry_ms(slot)
+            reused = True
+        else:
+            key = crypto.random_bytes(algorithms.key_len(at))
+            expires_ms = now_ms + self.hk_lifetime_s * 1000
+            table.put(mn, key_hash, at, key, expires_ms, now_ms)
+            reused = False
+        lifetime = (expires_ms - now_ms) // 1000
+        if lifetime < 1:
+            lifetime = 1
+        enc = crypto.rsa_encrypt(hke, key)
+        events.append(("key-provisioned", {"mn": mn, "at": at, "lifetime": lifetime, "reused": reused}))
+        return at, lifetime, enc
+
+    def _neighbor_for(self, frame, msg):
+        for o in msg.find_all(ndopt.OPT_LLA):
+            lla = ndopt.get_lla(frame, o[1], o[2])
+            if lla.code == ndopt.LLA_NEW_AP:
+                for n in self.neighbors:
+                    # The option's LLA field runs to the padding; the link type sets the length.
+                    if bytes(lla.lla[: len(n.ap_lla)]) == n.ap_lla:
+                        return n, lla
+                return None, lla
+        return None, None
+
+    def _prrtadv(self, frame, msg, dst, nonce, reply, wall_s):
+        """A signed PrRtAdv to the RtSolPr's source: neighbour information, CGA, Timestamp,
+        the copied Nonce and, when provisioning, the Handover Key Reply (I§4, I§5)."""
+        buf = self._tx
+        neighbor, asked = self._neighbor_for(frame, msg)
+        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, dst)
+        icmp_off = off
+        code = icmp.PRRTADV_TUPLE if neighbor is not None else icmp.PRRTADV_NO_NEW_ROUTER
+        off = icmp.encode_prrtadv(buf, off, code, msg.identifier)
+        if self.lla:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
+        if neighbor is not None:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP, neighbor.ap_lla)
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NAR, neighbor.nar_lla)
+            off = ndopt.put_ip_addr(buf, off, ndopt.IPA_NAR_ADDR, 128, neighbor.nar_address)
+            if neighbor.nar_prefix[: neighbor.prefix_len // 8] != neighbor.nar_address[: neighbor.prefix_len // 8]:
+                off = ndopt.put_ip_addr(buf, off, ndopt.IPA_NAR_PREFIX, neighbor.prefix_len, neighbor.nar_prefix)
+        elif asked is not None:
+            # Code 2: each requested AP is reported with "no fast handover support" (RFC 5568 §6.1.2).
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NO_FAST_HANDOVER, bytes(asked.lla[:_ETH_LLA]))
+        off = ndopt.put_cga(buf, off, self.cga_params)
+        off = ndopt.put_timestamp(buf, off, ndopt.timestamp_from_wall(wall_s))
+        if nonce is not None:
+            off = ndopt.put_nonce(buf, off, nonce)
+        if reply is not None:
+            at, lifetime, enc = reply
+            off = ndopt.put_hk_reply(buf, off, at, lifetime, enc)
+        end = signature.sign(self.key, buf, 0, icmp_off, off)
+        return bytes(buf[:end])
+
+    # -- CPS -> CPA (RFC 3971 §6.4) --
+
+    def _on_cps(self, frame, pkt, msg, frames, events):
+        names = []
+        for o in msg.find_all(ndopt.OPT_TRUST_ANCHOR):
+            ta = ndopt.get_trust_anchor(frame, o[1], o[2])
+            if ta.name_type == ndopt.NAME_DER:
+                names.append(bytes(ta.name))
+        if names and not any(n in self.anchor_names for n in names):
+            events.append(("cps-ignored", {"reason": "anchor"}))
+            return
+        total = len(self.cert_path)
+        if total == 0:
+            return
+        if pkt.src == _UNSPECIFIED:
+            dst = _ALL_NODES
+            ident = 0
+        else:
+            dst = solicited_node(pkt.src)
+            ident = msg.identifier
+        anchors = [n for n in self.anchor_names if not names or n in names]
+        want = msg.component
+        # Certificates from just below the anchor down to this router's; Component counts down to 0.
+        for i in range(total):
+            component = total - 1 - i
+            if want != icmp.CPS_ALL_COMPONENTS and want != component:
+                continue
+            frames.append(self._cpa(dst, ident, total, component, self.cert_path[i], anchors if i == 0 else ()))
+        events.append(("cpa-sent", {"components": total if want == icmp.CPS_ALL_COMPONENTS else 1}))
+
+    def _cpa(self, dst, ident, total, component, cert, anchors):
+        buf = self._tx
+        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, dst)
+        off = icmp.encode_cpa(buf, off, ident, total, component)
+        for name in anchors:
+            off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, name)
+        off = ndopt.put_certificate(buf, off, 1, cert)
+        ipv6.finish(buf, 0, off)
+        return bytes(buf[:off])
+
+    # -- FBU -> FBack (RFC 5269 §3.5, RFC 5568 §6.2) --
+
+    def _on_mh(self, frame, pkt, now_ms, frames, events):
+        m = mh.decode_mh(frame, pkt.payload_off, pkt.payload_end)
+        if m.mh_type != mh.MH_FBU:
+            return
+        pcoa = pkt.home_address
+        if pcoa is None:
+            events.append(("fbu-rejected", {"reason": "no-hao"}))
+            return
+        pcoa = bytes(pcoa)
+        table = self.table
+        slot = table.lookup(pcoa, now_ms)
+        if slot < 0:
+            # RFC 5269 §3.5: no key, no change in forwarding.
+            events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "no-key"}))
+            return
+        at = table.at(slot)
+        alen = algorithms.auth_len(at)
+        if m.badf_spi != mh.SPI_HANDOVER_KEY or m.auth_len != alen or (
+            m.badf_len_field != alen + 4 and m.badf_len_field != alen
+        ):
+            events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "badf"}))
+            return
+        ncoa = m.alt_coa if m.alt_coa is not None else pkt.src
+        parts = mh.badf_mac_parts(frame, m.off, m.auth_off, ncoa, pkt.dst)
+        received = memoryview(frame)[m.auth_off : m.auth_off + alen]
+        if not algorithms.authenticator_matches(at, table.key(slot), received, *parts):
+            events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "mac"}))
+            return
+        ncoa = bytes(ncoa)
+        fwd = self.forwarding.get(pcoa)
+        if fwd is not None and not _seq_newer(m.seq, fwd[2]):
+            events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "sequence"}))
+            return
+        key = bytes(table.key(slot))
+        lifetime = m.lifetime if m.lifetime < FBU_LIFETIME_MAX_S else FBU_LIFETIME_MAX_S
+        if lifetime:
+            if fwd is None and len(self.forwarding) >= FORWARDING_CAPACITY:
+                self._drop_oldest_forwarding()
+            self.forwarding[pcoa] = [ncoa, now_ms + lifetime * 1000, m.seq]
+        else:
+            self.forwarding.pop(pcoa, None)
+        events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": m.seq, "lifetime": lifetime}))
+        if m.flags & mh.FBU_A:
+            src = bytes(pkt.dst)
+            frames.append(self._fback(src, bytes(pkt.src), ncoa, m.seq, lifetime, at, key))
+            if ncoa != bytes(pkt.src):
+                # Predictive mode: the MN may already be on the new link (RFC 5568 §3.1).
+                frames.append(self._fback(src, ncoa, ncoa, m.seq, lifetime, at, key))
+
+    def _drop_oldest_forwarding(self):
+        oldest = None
+        for p, f in self.forwarding.items():
+            if oldest is None or f[1] < self.forwarding[oldest][1]:
+                oldest = p
+        if oldest is not None:
+            del self.forwarding[oldest]
+
+    def _fback(self, src, dst, ncoa, seq, lifetime, at, key):
+        """FBack with BADF: CoA = the NCoA the FBU registered, PAR = this FBack's source (I§2)."""
+        buf = self._tx
+        off = ipv6.encode_header(buf, 0, 0, mh.IPPROTO_MH, 64, src, dst)
+        mh_off = off
+        alen = algorithms.auth_len(at)
+        end, auth_off = mh.encode_fback(buf, off, mh.FBACK_ACCEPTED, 0, seq, lifetime, alen)
+        parts = mh.badf_mac_parts(buf, mh_off, auth_off, ncoa, src)
+        mh.set_authenticator(buf, auth_off, alen, algorithms.mac(at, key, *parts))
+        ipv6.finish(buf, 0, end)
+        return bytes(buf[:end])
+
+
+def _seq_newer(seq, last):
+    """RFC 6275 §9.5.1 ordering modulo 2^16: seq is newer than last."""
+    d = (seq - last) & 0xFFFF
+    return 0 < d < 0x8000
