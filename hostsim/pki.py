@@ -9,7 +9,7 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -281,8 +281,6 @@ def _der_split(der, off):
 
 def sign_tbs(tbs, issuer_key, hash="sha256"):
     """Certificate DER from a TBSCertificate DER (already naming the right algorithm) signed by issuer_key."""
-    from cryptography.hazmat.primitives.asymmetric import padding
-
     sig = issuer_key.sign(bytes(tbs), padding.PKCS1v15(), _hash(hash))
     return _tlv(0x30, bytes(tbs) + _ALG_IDS[hash] + _tlv(0x03, b"\x00" + sig))
 

@@ -97,6 +97,8 @@ class Network:
         stop_at = self.now_ms + max_ms
         while self.now_ms <= stop_at:
             if self._queue:
+                if self._queue[0][0] > stop_at:
+                    return
                 at, link, frame = self._queue.popleft()
                 self.now_ms = max(self.now_ms, at)
                 self._deliver(link, frame)
@@ -109,6 +111,8 @@ class Network:
                 return
             self.now_ms = max(self.now_ms, d)
             self._emit(node, *node.engine.poll(self.now_ms, self.wall_s))
+            if node.engine.next_deadline() == d and not self._queue:
+                raise RuntimeError("%s did not move its deadline past %d ms" % (node.name, d))
 
     def events(self, name, kind=None):
         return [e for e in self.nodes[name].events if kind is None or e[1] == kind]

@@ -149,13 +149,21 @@ def test_host_caches_cryptography_key_objects():
     assert priv.public._hkey is pub_obj
 
 
-def test_host_verify_small_key_with_lowered_floor():
-    # A 512-bit key may be refused by cryptography; the host backend then falls back to pure.
+def test_host_small_key_and_pure_fallback():
     priv = pure.generate_rsa(512)
     sig = pure.rsa_sign(priv, MSG)
     assert host.rsa_verify(priv.public, MSG, sig) is False
     assert host.rsa_verify(priv.public, MSG, sig, "sha1", 512) is True
     assert host.rsa_sign(priv, MSG) == sig
+    # A key that cryptography refused is marked False and served by the pure code.
+    priv2 = RsaPrivateKey.from_pkcs8(priv.pkcs8())
+    priv2._hkey = False
+    priv2.public._hkey = False
+    assert host.rsa_sign(priv2, MSG) == sig
+    assert host.rsa_verify(priv2.public, MSG, sig, "sha1", 512) is True
+    assert host.rsa_verify(priv2.public, MSG, sig[:-1] + b"\x00", "sha1", 512) is False
+    c = host.rsa_encrypt(priv2.public, b"m" * 10)
+    assert host.rsa_decrypt_implicit(priv2, c, 10) == b"m" * 10
 
 
 def test_dispatcher_binds_backend_functions():

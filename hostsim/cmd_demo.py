@@ -1,0 +1,97 @@
+"""`hostsim demo`: one whole handover, printed as a message sequence with each side's checks."""
+
+import sys
+
+from .describe import describe, short
+from .keylog import KeyLogWriter
+from .pcap import write_pcap
+from .world import Plan, World
+
+# Events worth a line in the sequence, and how to say them.
+_SAY = {
+    "cps-sent": lambda f: "sends CPS: which certification path leads to my trust anchor?",
+    "cpa-sent": lambda f: "answers with %d certificate(s)" % f["components"],
+    "path-validated": lambda f: "certification path valid to the trust anchor; router key %s is certified" % f["key_hash"][:16],
+    "path-rejected": lambda f: "certification path REJECTED (%s)" % f["reason"],
+    "rtsolpr-sent": lambda f: "sends RtSolPr with Handover Key Request (AT %d), CGA, Timestamp, Nonce, signed" % f["at"],
+    "rtsolpr-rejected": lambda f: "RtSolPr failed SEND checks (%s): answered without a key" % f["reason"],
+    "key-provisioned": lambda f: "SEND checks passed (CGA, Key Hash, signature, timestamp, nonce); %s handover key for %s, AT %d, %d s" % (
+        "reused the" if f["reused"] else "created a", short(bytes.fromhex(f["mn"])), f["at"], f["lifetime"]),
+    "prrtadv-rejected": lambda f: "PrRtAdv dropped (%s)" % f["reason"],
+    "key-stored": lambda f: "PrRtAdv verified (certified router key, nonce matched); handover key decrypted and stored, AT %d" % f["at"],
+    "fbu-sent": lambda f: "sends %s FBU seq %d with BADF (AT %d)" % (f["mode"], f["seq"], f["at"]),
+    "fbu-accepted": lambda f: "BADF verified with the key of PCoA %s: forwarding to %s for %d s" % (
+        short(bytes.fromhex(f["pcoa"])), short(bytes.fromhex(f["ncoa"])), f["lifetime"]),
+    "fbu-rejected": lambda f: "FBU REJECTED (%s): forwarding unchanged" % f["reason"],
+    "fback-accepted": lambda f: "FBack verified (BADF), status %d: handover done" % f["status"],
+    "fback-rejected": lambda f: "FBack dropped (%s)" % f["reason"],
+    "dropped": lambda f: "dropped a frame (%s)" % f["reason"],
+}
+
+
+def add_arguments(p):
+    p.add_argument("--target", choices=("cpython", "micropython"), default="cpython",
+                   help="where the engines run (default cpython)")
+    p.add_argument("--router-target", choices=("cpython", "micropython"), help="override --target for the routers")
+    p.add_argument("--mobile-target", choices=("cpython", "micropython"), help="override --target for the mobile node")
+    p.add_argument("--key-bits", type=int, choices=(1024, 2048), default=2048, help="mobile node key size")
+    p.add_argument("--at", type=int, choices=(0, 1), default=1, help="the AT the mobile node asks for")
+    p.add_argument("--mode", choices=("predictive", "reactive"), default="predictive")
+    p.add_argument("--pcap", help="write every frame of every link to this pcap (raw IPv6)")
+    p.add_argument("--keylog", help="write the key log (secret keys! lab use only) to this file")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict")
+
+
+def run_demo(args, out=sys.stdout):
+    plan = Plan(
+        key_bits=args.key_bits, at=args.at, mode=args.mode,
+        router_target=args.router_target or args.target, mobile_target=args.mobile_target or args.target,
+        keylog=bool(args.keylog),
+    )
+    if args.keylog:
+        print("warning: writing secret keys to %s (for test and lab networks only)" % args.keylog, file=sys.stderr)
+    with World(plan) as w:
+        attached = w.attach()
+        accepted = w.handover() if attached else False
+        done = w.has_event("MN", "fback-accepted")
+        if args.pcap:
+            write_pcap(args.pcap, [f for _, _, f in w.net.capture])
+        if args.keylog:
+            log = KeyLogWriter(args.keylog)
+            for line in w.keylog_lines():
+                log(line)
+            log.close()
+        if not args.quiet:
+            print_sequence(w, plan, out)
+    verdict = "PASS" if accepted and done else "FAIL"
+    print("%s: %s handover, AT %d, %d-bit keys, routers on %s, mobile node on %s: PAR %s the FBU" % (
+        verdict, plan.mode, plan.at, plan.key_bits, plan.router_target, plan.mobile_target,
+        "accepted" if accepted else "did NOT accept"), file=out)
+    return 0 if accepted else 1
+
+
+def print_sequence(w, plan, out):
+    names = {}
+    for n in w.net.nodes.values():
+        for a in n.addresses:
+            names[short(a)] = n.name
+    names.update({"ff02::2": "all-routers", "ff02::1": "all-nodes"})
+    rows = []
+    for t, link, frame in w.net.capture:
+        src, dst, text = describe(frame)
+        dst_name = names.get(dst, "solicited-node" if dst.startswith("ff02::1:ff") else dst)
+        rows.append((t, 0, "%-4s -> %-14s %s  (on %s)" % (names.get(src, src), dst_name, text, link)))
+    for n in w.net.nodes.values():
+        for t, kind, fields in n.events:
+            say = _SAY.get(kind)
+            if say:
+                rows.append((t, 1, "     %-4s %s" % (n.name + ":", say(fields))))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    print("handoverkey demo: RFC 5269 handover key over SEND, then a %s FMIPv6 handover" % plan.mode, file=out)
+    print("%8s  %s" % ("t(ms)", "message / check"), file=out)
+    for t, _, text in rows:
+        print("%8d  %s" % (t, text), file=out)
+
+
+def run(args):
+    return run_demo(args)
