@@ -55,7 +55,7 @@ def run_demo(args, out=sys.stdout):
         accepted = w.handover() if attached else False
         done = w.has_event("MN", "fback-accepted")
         if args.pcap:
-            write_pcap(args.pcap, [f for _, _, f in w.net.capture])
+            write_pcap(args.pcap, [(plan.wall_start + t / 1000.0, f) for t, _, f in w.net.capture])
         if args.keylog:
             log = KeyLogWriter(args.keylog)
             for line in w.keylog_lines():

@@ -140,6 +140,13 @@ def test_spki_malformed_structure():
     )
     for b in bad:
         raises(CryptoError, RsaPublicKey.from_spki, b)
+    # Non-minimal INTEGERs of otherwise valid values (lengths fixed up): a leading 00 before
+    # an octet below 0x80 in the exponent, or a second leading 00 in the modulus.
+    e_long = b"\x30\x5d" + der[2:18] + b"\x4c\x00\x30\x49" + der[22:89] + b"\x02\x04\x00\x01\x00\x01"
+    n_long = b"\x30\x5d" + der[2:18] + b"\x4c\x00\x30\x49\x02\x42\x00" + der[24:]
+    for b in (e_long, n_long):
+        assert len(b) == 95
+        raises(CryptoError, RsaPublicKey.from_spki, b)
     # Parameters absent (RFC 3279 requires NULL): remove "05 00" and fix the two enclosing lengths.
     no_null = b"\x30\x5a\x30\x0b" + der[4:15] + der[17:]
     raises(CryptoError, RsaPublicKey.from_spki, no_null)

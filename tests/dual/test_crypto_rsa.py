@@ -93,10 +93,19 @@ def test_verify_rejects_bad_lengths_and_ranges():
     assert crypto.rsa_verify(pub, MSG, sig + b"\x00") is False
     assert crypto.rsa_verify(pub, MSG, b"\x00" + sig) is False
     assert crypto.rsa_verify(pub, MSG, b"") is False
-    # s >= n: the signature plus n has the same residue but must be refused.
-    s = int.from_bytes(sig, "big")
-    if s + pub.n < (1 << (8 * pub.size)):
-        assert crypto.rsa_verify(pub, MSG, _i2osp(s + pub.n, pub.size)) is False
+    # s >= n: a valid signature plus n has the same residue but must be refused. Signatures
+    # are deterministic, so a message whose s + n still fits in k octets is found by counting
+    # (rsa1024_c has n < 0.67 * 2^1024, so about half of all messages qualify).
+    priv_c = load_private("rsa1024_c")
+    for i in range(40):
+        m = MSG + bytes((i,))
+        s = int.from_bytes(crypto.rsa_sign(priv_c, m), "big")
+        if s + priv_c.n < (1 << (8 * priv_c.size)):
+            break
+    else:
+        raise AssertionError("no message with s + n < 2^(8k)")
+    assert crypto.rsa_verify(priv_c.public, m, _i2osp(s, priv_c.size)) is True
+    assert crypto.rsa_verify(priv_c.public, m, _i2osp(s + priv_c.n, priv_c.size)) is False
     assert crypto.rsa_verify(pub, MSG, _i2osp(pub.n, pub.size)) is False
     assert crypto.rsa_verify(pub, MSG, b"\xff" * pub.size) is False
     assert crypto.rsa_verify(pub, MSG, bytes(pub.size)) is False

@@ -166,6 +166,36 @@ def test_host_small_key_and_pure_fallback():
     assert host.rsa_decrypt_implicit(priv2, c, 10) == b"m" * 10
 
 
+def test_signature_length_is_exactly_k():
+    # OpenSSL accepts a signature with its leading zero octet stripped (it reads an integer);
+    # SEND fixes the length at k, so both backends must refuse it. Find such a signature.
+    name = "rsa1024_a"
+    oracle = _oracle_private(name)
+    pub = load_private(name).public
+    for i in range(5000):
+        m = MSG + i.to_bytes(2, "big")
+        sig = oracle.sign(m, PAD, hashes.SHA1())
+        if sig[0] == 0:
+            break
+    else:
+        raise AssertionError("no signature with a leading zero octet")
+    for backend in (pure, host):
+        assert backend.rsa_verify(pub, m, sig) is True
+        assert backend.rsa_verify(pub, m, sig[1:]) is False
+        assert backend.rsa_verify(pub, m, b"\x00" + sig) is False
+
+
+def test_keygen_rejects_close_primes(monkeypatch):
+    # FIPS 186-4 |p - q| > 2^(nlen/2 - 100): a pair that is too close (or equal) is discarded.
+    far = (pure.generate_rsa(1024).p, pure.generate_rsa(1024).q)
+    p = far[0]
+    q_close = p + 2
+    seq = iter((p, p, p, q_close, far[0], far[1]))
+    monkeypatch.setattr(pure, "_gen_prime", lambda bits, e: next(seq))
+    priv = pure.generate_rsa(1024)
+    assert {priv.p, priv.q} == set(far)
+
+
 def test_dispatcher_binds_backend_functions():
     crypto.backend_name()
     assert crypto.backend_name() == "host"

