@@ -269,7 +269,7 @@ class RsaPrivateKey:
         pos = _alg_rsa(der, pos, e)
         os_, oe = _tlv(der, pos, e, _OCTSTR)
         # Nothing may follow the key: PKCS#8 attributes are not supported.
-        pass
+        _expect_end(oe, e)
         return _rsa_private_body(der, os_, oe)
 
     def __eq__(self, other):
