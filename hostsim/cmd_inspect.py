@@ -333,7 +333,7 @@ def _message_name(t, sub):
             return "RtSolPr"
         if sub == icmp.SUB_PRRTADV:
             return "PrRtAdv"
-        return "FMIPv6 subtype %d" % sub
+        return "FMIPv6 subtype %d" % sub if sub >= 0 else "FMIPv6 (no subtype)"
     return "ICMPv6 %d (%s)" % (t, _ICMP_NAMES.get(t, "unknown"))
 
 
@@ -393,12 +393,12 @@ def _inspect_icmp(rec, buf, pkt):
         _fail(rec, "icmpv6: %s needs %d octets, has %d" % (rec["message"], fixed, n))
         return
     rec["fields"] = _fixed_fields(t, buf, p, code)
-    if t in (ND_RS, ND_RA, ND_NS, ND_NA, ND_REDIRECT, icmp.ICMP_CPS, icmp.ICMP_CPA, icmp.ICMP_FMIPV6):
-        if pkt.hop_limit != 255:
-            rec["notes"].append("hop limit %d, not 255: receivers drop it (RFC 4861, RFC 3971 §6.4)" % pkt.hop_limit)
+    if pkt.hop_limit != 255:
+        rec["notes"].append("hop limit %d, not 255: receivers drop it (RFC 4861, RFC 3971 §6.4)" % pkt.hop_limit)
     opts_off = p + fixed
     options = _walk(rec, buf, opts_off, end)
-    rec["options"] = [_option_info(buf, o) for o in options]
+    if options is not None:
+        rec["options"] = [_option_info(buf, o) for o in options]
     if t in (icmp.ICMP_CPS, icmp.ICMP_CPA, icmp.ICMP_FMIPV6):
         # The firmware decoder is the receiver's view of these four messages.
         try:
@@ -481,7 +481,7 @@ def _option_fields(info, buf, t, off, n):
         info["subnet_prefix"] = _hexs(p.prefix)
         info["collision_count"] = p.collision_count
         info["key_bits"] = _key_bits(p.key)
-        info["key_hash"] = hashlib_key_hash(p.key)
+        info["key_hash"] = _key_hash_hex(p.key)
         info["extensions"] = [{"type": et, "length": len(ed)} for et, ed in p.extension_fields()]
     elif t == ndopt.OPT_RSA_SIG:
         o = ndopt.get_rsa_sig(buf, off, n)
@@ -500,7 +500,7 @@ def _option_fields(info, buf, t, off, n):
         info["name_type"] = o.name_type
         info["name_length"] = len(o.name)
         if o.name_type == ndopt.NAME_FQDN:
-            info["name"] = bytes(o.name).decode("ascii", "replace")
+            info["anchor_name"] = bytes(o.name).decode("ascii", "replace")
     elif t == ndopt.OPT_CERTIFICATE:
         o = ndopt.get_certificate(buf, off, n)
         info["cert_type"] = o.cert_type
@@ -535,7 +535,7 @@ def _option_fields(info, buf, t, off, n):
         info["encrypted_key_length"] = len(o.enc_key)
 
 
-def hashlib_key_hash(spki):
+def _key_hash_hex(spki):
     """SEND Key Hash of a DER SubjectPublicKeyInfo (first 16 octets of its SHA-1), as hex."""
     return crypto.sha1(bytes(spki))[:16].hex()
 

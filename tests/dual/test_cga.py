@@ -31,9 +31,11 @@ APP_A_PREFIX = bytes.fromhex("fe80000000000000")
 APP_A_ADDR = bytes.fromhex("fe800000000000003c4a5bf6ffb4ca6c")
 APP_A_PARAMS = APP_A_MOD_FINAL + APP_A_PREFIX + b"\x00" + APP_A_KEY
 
-# Sec 2 vector, found offline by a sequential search for 32 zero bits of Hash2 with the
-# App. A key; the three modifiers before it do not qualify (checked in the test).
-SEC2_MOD_FINAL = bytes.fromhex("SEC2_MODIFIER_PLACEHOLDER")
+# Sec 2 vector, found offline by a brute-force search for 32 zero bits of Hash2 with the
+# App. A key. Hash2 = 0000000051e0778b956783b1379e. The five modifiers before it do not
+# qualify (checked in the test), and the search from ...5cff must carry into ...5d00.
+SEC2_MOD_FINAL = bytes.fromhex("00112233445566778899aabc71d85d04")
+SEC2_HASH2 = bytes.fromhex("0000000051e0778b956783b1379e")
 SEC2_PREFIX = bytes.fromhex("20010db800010002")
 
 # An experimental (0xFFFD, RFC 4581) extension chosen so that, with the App. A key, the
@@ -204,17 +206,18 @@ def test_generate_sec1_round_trip():
 
 
 def test_generate_sec2_from_a_nearby_modifier():
-    start = bytearray(SEC2_MOD_FINAL)
-    start[15] -= 3
-    for k in range(3):
-        m = bytearray(start)
-        m[15] += k
-        assert _sha1(bytes(m), bytes(9), APP_A_KEY)[:4] != bytes(4)
-    assert _sha1(SEC2_MOD_FINAL, bytes(9), APP_A_KEY)[:4] == bytes(4)
-    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 2, bytes(start))
+    final = int.from_bytes(SEC2_MOD_FINAL, "big")
+    start = (final - 5).to_bytes(16, "big")
+    assert start[15] == 0xFF
+    for k in range(5):
+        m = (final - 5 + k).to_bytes(16, "big")
+        assert _sha1(m, bytes(9), APP_A_KEY)[:4] != bytes(4)
+    assert _sha1(SEC2_MOD_FINAL, bytes(9), APP_A_KEY)[:14] == SEC2_HASH2
+    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 2, start)
     assert params[:16] == SEC2_MOD_FINAL
+    assert params[16:24] == SEC2_PREFIX
     assert address_sec(addr) == 2
-    cga_verify(addr, params)
+    assert cga_hash2(cga_verify(addr, params)) == SEC2_HASH2
     # The same parameters also make a valid Sec 1 and Sec 0 address, never Sec 3.
     for sec, ok in ((0, True), (1, True), (3, False)):
         a = bytearray(addr)

@@ -147,6 +147,10 @@ def test_spki_malformed_structure():
     for b in (e_long, n_long):
         assert len(b) == 95
         raises(CryptoError, RsaPublicKey.from_spki, b)
+    # A long-form length with a leading zero octet: 30 81 9f written as 30 82 00 9f.
+    d1024 = load_public("rsa1024_a").spki()
+    assert d1024[:3] == b"\x30\x81\x9f"
+    raises(CryptoError, RsaPublicKey.from_spki, b"\x30\x82\x00\x9f" + d1024[3:])
     # Parameters absent (RFC 3279 requires NULL): remove "05 00" and fix the two enclosing lengths.
     no_null = b"\x30\x5a\x30\x0b" + der[4:15] + der[17:]
     raises(CryptoError, RsaPublicKey.from_spki, no_null)

@@ -5,10 +5,10 @@ import hashlib
 
 from dualtest import raises
 from handoverkey import crypto
-from handoverkey.crypto import mac, pkcs1
+from handoverkey.crypto import mac, pkcs1, pure
 from handoverkey.crypto.rsakey import RsaPrivateKey, bit_len
 from handoverkey.errors import CryptoError
-from keyfixtures import load_private, load_public
+from keyfixtures import load_private, load_public, private_der
 
 MSG = b"SEND signed data: CGA tag || addresses || ICMPv6 header || options"
 SHA1_PREFIX = bytes.fromhex("3021300906052b0e03021a05000414")
@@ -86,13 +86,20 @@ def test_sign_verify_and_tampering():
 
 
 def test_verify_rejects_bad_lengths_and_ranges():
+    # Both the active backend and the pure one (the same on MicroPython).
+    for b in (crypto, pure):
+        _check_bad_lengths_and_ranges(b)
+
+
+def _check_bad_lengths_and_ranges(b):
     priv = load_private("rsa1024_a")
     pub = priv.public
     sig = crypto.rsa_sign(priv, MSG)
-    assert crypto.rsa_verify(pub, MSG, sig[1:]) is False
-    assert crypto.rsa_verify(pub, MSG, sig + b"\x00") is False
-    assert crypto.rsa_verify(pub, MSG, b"\x00" + sig) is False
-    assert crypto.rsa_verify(pub, MSG, b"") is False
+    assert b.rsa_verify(pub, MSG, sig) is True
+    assert b.rsa_verify(pub, MSG, sig[1:]) is False
+    assert b.rsa_verify(pub, MSG, sig + b"\x00") is False
+    assert b.rsa_verify(pub, MSG, b"\x00" + sig) is False
+    assert b.rsa_verify(pub, MSG, b"") is False
     # s >= n: a valid signature plus n has the same residue but must be refused. Signatures
     # are deterministic, so a message whose s + n still fits in k octets is found by counting
     # (rsa1024_c has n < 0.67 * 2^1024, so about half of all messages qualify).
@@ -104,16 +111,16 @@ def test_verify_rejects_bad_lengths_and_ranges():
             break
     else:
         raise AssertionError("no message with s + n < 2^(8k)")
-    assert crypto.rsa_verify(priv_c.public, m, _i2osp(s, priv_c.size)) is True
-    assert crypto.rsa_verify(priv_c.public, m, _i2osp(s + priv_c.n, priv_c.size)) is False
-    assert crypto.rsa_verify(pub, MSG, _i2osp(pub.n, pub.size)) is False
-    assert crypto.rsa_verify(pub, MSG, b"\xff" * pub.size) is False
-    assert crypto.rsa_verify(pub, MSG, bytes(pub.size)) is False
+    assert b.rsa_verify(priv_c.public, m, _i2osp(s, priv_c.size)) is True
+    assert b.rsa_verify(priv_c.public, m, _i2osp(s + priv_c.n, priv_c.size)) is False
+    assert b.rsa_verify(pub, MSG, _i2osp(pub.n, pub.size)) is False
+    assert b.rsa_verify(pub, MSG, b"\xff" * pub.size) is False
+    assert b.rsa_verify(pub, MSG, bytes(pub.size)) is False
     # A key under min_bits is refused even for a valid signature.
-    assert crypto.rsa_verify(pub, MSG, sig, "sha1", 2048) is False
-    assert crypto.rsa_verify(pub, MSG, sig, "sha1", 1024) is True
-    raises(CryptoError, crypto.rsa_verify, pub, MSG, sig, "md5")
-    raises(CryptoError, crypto.rsa_sign, priv, MSG, "sha512")
+    assert b.rsa_verify(pub, MSG, sig, "sha1", 2048) is False
+    assert b.rsa_verify(pub, MSG, sig, "sha1", 1024) is True
+    raises(CryptoError, b.rsa_verify, pub, MSG, sig, "md5")
+    raises(CryptoError, b.rsa_sign, priv, MSG, "sha512")
 
 
 def test_verify_compares_the_whole_encoding():
@@ -184,6 +191,30 @@ def test_encryption_padding_is_well_formed():
         assert em[:2] == b"\x00\x02"
         assert em[k - 21] == 0 and em[k - 20 :] == b"\xab" * 20
         assert 0 not in em[2 : k - 21]
+
+
+def test_eme_padding_has_no_zero_octets():
+    # PS is drawn from os.urandom with zeros replaced; ~100 octets x 40 blocks would contain
+    # a zero with near certainty if they were not.
+    k = 128
+    seen = set()
+    for _ in range(40):
+        em = pkcs1.eme_encode(b"\x00" * 20, k)
+        assert len(em) == k and em[:2] == b"\x00\x02" and em[k - 21 :] == bytes(21)
+        assert 0 not in em[2 : k - 21]
+        seen.add(em)
+    assert len(seen) == 40
+    raises(CryptoError, pkcs1.eme_encode, bytes(k - 10), k)
+    assert len(pkcs1.eme_encode(bytes(k - 11), k)) == k
+
+
+def test_private_operation_fault_is_detected():
+    # A CRT half computed with a wrong exponent (a fault) must never release its result.
+    priv = RsaPrivateKey.from_pkcs8(private_der("rsa1024_a"))
+    assert pure.rsa_sign(priv, MSG) == crypto.rsa_sign(load_private("rsa1024_a"), MSG)
+    priv.dp += 2
+    raises(CryptoError, pure.rsa_sign, priv, MSG)
+    raises(CryptoError, pure.private_op, priv, 12345)
 
 
 def test_decrypt_tampered_ciphertext_is_implicitly_rejected():

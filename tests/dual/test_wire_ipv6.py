@@ -315,3 +315,28 @@ def test_finish_errors():
     raises(EncodeError, ipv6.finish, frame, 0, 39)
     raises(EncodeError, ipv6.finish, frame, 0, 49)
     raises(EncodeError, ipv6.finish, bytearray(40 + 0x10000), 0, 40 + 0x10000)
+
+
+def test_checksum_allocates_nothing_on_micropython():
+    # On MicroPython the index-arithmetic path runs under heap_lock (no allocation), so it can
+    # be used from an interrupt-safe or fragmentation-sensitive path. CPython checks the value.
+    try:
+        import micropython
+
+        lock, unlock = micropython.heap_lock, micropython.heap_unlock
+    except (ImportError, AttributeError):
+        lock = unlock = None
+    out = [0, False]
+
+    def run():
+        out[0] = ipv6.checksum(PCOA, PAR, 135, MH_59, 0, 56, 4)
+        out[1] = ipv6.checksum_ok(PCOA, PAR, 135, MH_59, 0, 56)
+
+    run()
+    if lock is not None:
+        lock()
+        try:
+            run()
+        finally:
+            unlock()
+    assert out[0] == 0x4A23 and out[1]

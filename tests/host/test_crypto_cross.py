@@ -167,8 +167,8 @@ def test_host_small_key_and_pure_fallback():
 
 
 def test_signature_length_is_exactly_k():
-    # OpenSSL accepts a signature with its leading zero octet stripped (it reads an integer);
-    # SEND fixes the length at k, so both backends must refuse it. Find such a signature.
+    # A signature whose first octet is zero is the same integer with that octet stripped;
+    # SEND fixes the length at k, so both backends must refuse the short form. Find one.
     name = "rsa1024_a"
     oracle = _oracle_private(name)
     pub = load_private(name).public

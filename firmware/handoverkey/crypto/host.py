@@ -93,7 +93,7 @@ def rsa_sign(priv, msg, hash="sha1"):
 
 def rsa_verify(pub, msg, sig, hash="sha1", min_bits=1024):
     h = _hash(hash)
-    # OpenSSL would accept a short signature (it reads an integer); SEND fixes the length at k.
+    # SEND fixes the signature length at k (D§7.1); checked here rather than left to OpenSSL.
     if pub.bits < min_bits or len(sig) != pub.size:
         return False
     obj = _public_obj(pub)
