@@ -30,5 +30,10 @@ test-mpy: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m hostsim demo
 
+# Regenerate committed fixtures (only on purpose: tests pin their bytes).
+fixtures: $(STAMP)
+	$(PY) -m hostsim.keys
+	$(PY) -m hostsim.pki
+
 clean:
 	rm -rf $(VENV) build *.egg-info
