@@ -3,6 +3,7 @@
 Output, under tests/fixtures/engine/ (committed; the tests never regenerate it):
 
     router_par.json   the PAR of the simulated world (hostsim.world.router_config("PAR", ...))
+    router_nar.json   the NAR (a certified router, but not the one the mobile node solicits)
     mobile_1024.json  the mobile node with 1024-bit CGA and HKE keys (hostsim.world.mobile_config)
     mobile_2048.json  the same with 2048-bit keys
     extra.json        what only some tests need:
@@ -62,6 +63,7 @@ def build(previous=None):
     plan_1024 = Plan(key_bits=1024)
     plan_2048 = Plan(key_bits=2048)
     router = router_config("PAR", plan_1024)
+    nar = router_config("NAR", plan_1024)
     mobile_1024 = mobile_config(plan_1024)
     mobile_2048 = mobile_config(plan_2048)
 
@@ -96,6 +98,7 @@ def build(previous=None):
     }
     return {
         "router_par.json": router,
+        "router_nar.json": nar,
         "mobile_1024.json": mobile_1024,
         "mobile_2048.json": mobile_2048,
         "extra.json": extra,

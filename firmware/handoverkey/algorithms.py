@@ -1,5 +1,6 @@
 """The AT (algorithm type) registry of interpretations §1: MAC, key and authenticator sizes, strength, negotiation."""
 
+from ._compat import const
 from .errors import EncodeError
 
 # Public names for the assigned ATs, for callers that configure preferences.
@@ -18,43 +19,45 @@ _REGISTRY = (
     (1, "HMAC-SHA256", 32, 16, 20, "hmac_sha256"),
 )
 
-# Column positions in the rows of _meta and _macs.
-_KEY_LEN = 0
-_AUTH_LEN = 1
-_RANK = 2
-_NAME = 3
+# Column positions in the rows of _rows.
+_KEY_LEN = const(0)
+_AUTH_LEN = const(1)
+_RANK = const(2)
+_NAME = const(3)
+_FN = const(4)
 
-# Both lookup tables are built on first use, never at import time. _meta needs nothing but the
-# registry; _macs also resolves the crypto functions, so that asking for a key length does not
-# load a crypto backend.
-_meta = None  # AT -> (key octets, authenticator octets, rank, name)
-_macs = None  # AT -> (mac function, authenticator octets)
+# Built on first use, never at import time: AT -> (key octets, authenticator octets, rank, name,
+# crypto function name).
+_rows = None
+# handoverkey.crypto, imported on the first MAC so that asking for a key length loads no backend.
+_crypto = None
 
 
-def _meta_table():
-    global _meta
-    if _meta is None:
+def _table():
+    global _rows
+    if _rows is None:
         t = {}
-        for at, name, klen, alen, rank, _fn in _REGISTRY:
-            t[at] = (klen, alen, rank, name)
-        _meta = t
-    return _meta
+        for at, name, klen, alen, rank, fn in _REGISTRY:
+            t[at] = (klen, alen, rank, name, fn)
+        _rows = t
+    return _rows
 
 
-def _mac_table():
-    global _macs
-    if _macs is None:
-        from . import crypto
+def _load_crypto():
+    global _crypto
+    from . import crypto
 
-        t = {}
-        for at, _name, _klen, alen, _rank, fn in _REGISTRY:
-            t[at] = (getattr(crypto, fn), alen)
-        _macs = t
-    return _macs
+    _crypto = crypto
+    return crypto
+
+
+# The MAC function is fetched from the crypto module on every call, not cached in the table:
+# that module rebinds its names when a backend is chosen or forced (use_backend), and a cached
+# function would keep using the old backend. getattr on a module is one dict lookup.
 
 
 def _row(at):
-    r = _meta_table().get(at)
+    r = _table().get(at)
     if r is None:
         raise EncodeError("AT not in the registry")
     return r
@@ -62,7 +65,7 @@ def _row(at):
 
 def registered():
     """Every AT this build implements, in ascending order (a new tuple)."""
-    return tuple(sorted(_meta_table()))
+    return tuple(sorted(_table()))
 
 
 def is_supported(at, supported=None):
@@ -71,7 +74,7 @@ def is_supported(at, supported=None):
     An AT listed in `supported` but absent from the registry is not supported: the code cannot
     compute its MAC. Any value that is not a registered AT (2-15, out of range, wrong type)
     gives False, never an exception."""
-    if type(at) is not int or _meta_table().get(at) is None:
+    if type(at) is not int or _table().get(at) is None:
         return False
     return supported is None or at in supported
 
@@ -105,7 +108,7 @@ def negotiate(requested, supported=None):
     the answer is None: the router then provisions no key rather than guess."""
     if is_supported(requested, supported):
         return requested
-    meta = _meta_table()
+    meta = _table()
     want = meta.get(requested) if type(requested) is int else None
     if want is None:
         return None
@@ -129,31 +132,31 @@ def mac(at, key, *parts):
 
     The key length is not checked here: HMAC is defined for any key, and the handover key
     length is enforced where keys are stored (KeyTable.put, MobileKeyStore.put)."""
-    row = (_macs or _mac_table()).get(at)
+    row = (_rows or _table()).get(at)
     if row is None:
         raise EncodeError("AT not in the registry")
-    return row[0](key, *parts)
+    return getattr(_crypto or _load_crypto(), row[_FN])(key, *parts)
 
 
 def authenticator(at, key, *parts):
     """The first auth_len(at) octets of the MAC: the value carried in the BADF option."""
-    row = (_macs or _mac_table()).get(at)
+    row = (_rows or _table()).get(at)
     if row is None:
         raise EncodeError("AT not in the registry")
-    return row[0](key, *parts)[: row[1]]
+    return getattr(_crypto or _load_crypto(), row[_FN])(key, *parts)[: row[_AUTH_LEN]]
 
 
 def authenticator_matches(at, key, received, *parts):
     """Constant-time check of a received authenticator; False on any length mismatch.
 
     An unregistered AT raises EncodeError: the caller must not have accepted it."""
-    row = (_macs or _mac_table()).get(at)
+    row = (_rows or _table()).get(at)
     if row is None:
         raise EncodeError("AT not in the registry")
-    n = row[1]
+    n = row[_AUTH_LEN]
     if len(received) != n:
         return False
-    full = row[0](key, *parts)
+    full = getattr(_crypto or _load_crypto(), row[_FN])(key, *parts)
     # XOR-accumulate over the authenticator octets only, so the time does not depend on
     # where the first difference is.
     acc = 0

@@ -4,8 +4,9 @@ The same dict drives the engine in-process on CPython, inside MicroPython over a
 board, and in the daemon, so one scenario means the same thing on every target.
 """
 
+from . import algorithms
 from .crypto.rsakey import RsaPrivateKey
-from .errors import CryptoError, EncodeError
+from .errors import CryptoError, DecodeError, EncodeError
 
 ROUTER_KEYS = (
     "key", "link_local", "cga_params", "address", "cert_path", "anchor_names",
@@ -33,6 +34,8 @@ def _get(cfg, name, required=True, default=None):
 def _hex(cfg, name, length=None, required=True):
     v = _get(cfg, name, required)
     if v is None:
+        if required:
+            raise ConfigError("config key %s: null" % name)
         return None
     try:
         b = bytes.fromhex(v)
@@ -63,6 +66,30 @@ def _int(cfg, name, default, lo, hi):
     return v
 
 
+def _list(cfg, name):
+    v = _get(cfg, name, False, [])
+    if not isinstance(v, list):
+        raise ConfigError("config key %s: expected a list" % name)
+    return v
+
+
+def _ats(cfg, name):
+    v = _get(cfg, name, False, [0, 1])
+    if not isinstance(v, list) or not v:
+        raise ConfigError("config key %s: expected a non-empty list of ATs" % name)
+    for at in v:
+        if not algorithms.is_supported(at):
+            raise ConfigError("config key %s: an AT that is not in the registry" % name)
+    return tuple(v)
+
+
+def _bool(cfg, name, default):
+    v = _get(cfg, name, False, default)
+    if type(v) is not bool:
+        raise ConfigError("config key %s: expected true or false" % name)
+    return v
+
+
 def _private_key(der, name):
     try:
         return RsaPrivateKey.from_pkcs8(der)
@@ -81,7 +108,9 @@ def build_router(cfg):
 
     _check_names(cfg, ROUTER_KEYS)
     neighbors = []
-    for n in _get(cfg, "neighbors", False, []):
+    for n in _list(cfg, "neighbors"):
+        if not isinstance(n, dict):
+            raise ConfigError("config key neighbors: expected a list of objects")
         neighbors.append(
             Neighbor(
                 _hex(n, "ap_lla"), _hex(n, "nar_lla"), _hex(n, "nar_address", 16),
@@ -96,7 +125,7 @@ def build_router(cfg):
         _hex_list(cfg, "cert_path"),
         _hex_list(cfg, "anchor_names"),
         lla=_hex(cfg, "lla", required=False),
-        ats=tuple(_get(cfg, "ats", False, [0, 1])),
+        ats=_ats(cfg, "ats"),
         hk_lifetime_s=_int(cfg, "hk_lifetime", 43200, 1, 65535),
         table_capacity=_int(cfg, "table_capacity", 256, 1, 65535),
         neighbors=neighbors,
@@ -106,12 +135,22 @@ def build_router(cfg):
 
 def build_mobile(cfg):
     from .mobile import MobileNode
+    from .send.certpath import TrustAnchor
 
     _check_names(cfg, MOBILE_KEYS)
     anchors = _hex_list(cfg, "trust_anchors")
     if not anchors:
         raise ConfigError("config key trust_anchors: at least one SEND trust anchor is required")
+    for a in anchors:
+        try:
+            TrustAnchor.from_certificate(a)
+        except DecodeError:
+            raise ConfigError("config key trust_anchors: not a DER X.509 certificate")
     hke = [_private_key(d, "hke_keys") for d in _hex_list(cfg, "hke_keys", False)]
+    ats = _ats(cfg, "ats")
+    preferred = _int(cfg, "preferred_at", 1, 0, 15)
+    if preferred not in ats:
+        raise ConfigError("config key preferred_at: must be one of ats")
     return MobileNode(
         _private_key(_hex(cfg, "cga_key"), "cga_key"),
         _hex(cfg, "pcoa", 16),
@@ -122,13 +161,13 @@ def build_mobile(cfg):
         _hex(cfg, "router_address", 16),
         lla=_hex(cfg, "lla", required=False),
         target_ap=_hex(cfg, "target_ap", required=False),
-        preferred_at=_int(cfg, "preferred_at", 1, 0, 15),
-        ats=tuple(_get(cfg, "ats", False, [0, 1])),
+        preferred_at=preferred,
+        ats=ats,
         hke_keys=hke,
         hkepk_lifetime_s=_int(cfg, "hkepk_lifetime", 43200, 1, 10 * 86400),
         hkepk_handovers=_int(cfg, "hkepk_handovers", 10, 1, 1000),
         fbu_lifetime_s=_int(cfg, "fbu_lifetime", 30, 0, 65535),
-        keylog=bool(_get(cfg, "keylog", False, False)),
+        keylog=_bool(cfg, "keylog", False),
         min_bits=_int(cfg, "min_bits", 1024, 512, 4096),
     )
 

@@ -141,6 +141,7 @@ class Link:
         self._queue = []  # (sender, frame)
         self.sent = []  # (now_ms, sender, frame), every frame any node sent
         self.events = []  # (now_ms, node, kind, fields)
+        self.held = []  # frames run(hold=...) kept back
 
     @property
     def wall_s(self):
@@ -186,14 +187,19 @@ class Link:
         self.sent.append((self.now_ms, sender, bytes(frame)))
         self._queue.append((sender, bytes(frame)))
 
-    def run(self, limit=64):
-        """Deliver queued frames (and whatever they cause) until none is left."""
+    def run(self, limit=64, hold=()):
+        """Deliver queued frames (and whatever they cause) until none is left. Frames of a kind
+        in `hold` (see kind()) are not delivered but appended to self.held, for the test to
+        inspect, alter or deliver later."""
         n = 0
         while self._queue:
             n += 1
             if n > limit:
                 raise AssertionError("frames keep coming: a loop between engines")
             sender, frame = self._queue.pop(0)
+            if kind(frame) in hold:
+                self.held.append(frame)
+                continue
             dst = frame[24:40]
             for name, engine, addrs, is_router in self._nodes:
                 if name != sender and accepts(addrs, is_router, dst):
@@ -215,6 +221,13 @@ class Link:
     def frames(self, name, what=None, since=0):
         """Frames a node sent (from the since-th frame of the link on), optionally only of one kind."""
         return [f for _, s, f in self.sent[since:] if s == name and (what is None or kind(f) == what)]
+
+
+def option(opt_type, writer, *args):
+    """The raw bytes of one ND option written by an ndopt.put_* function."""
+    buf = bytearray(1200)
+    end = writer(buf, 0, *args)
+    return bytes(buf[:end])
 
 
 def pair(router=None, mobile=None, now_ms=0):
@@ -360,13 +373,15 @@ def make_rtsolpr(ident, dst, hke_spki, at=1, wall_s=WALL_S, nonce=None, identifi
     return bytes(buf[:end])
 
 
-def resign(frame, key, replace=None):
+def resign(frame, key, replace=None, src=None):
     """The SEND message `frame` with its RSA Signature option dropped, each other option passed
-    through replace(type, raw option bytes) -> new raw bytes (b"" drops it), and signed again
-    with `key`: a forgery by whoever holds that key."""
+    through replace(type, raw option bytes) -> new raw bytes (b"" drops it), optionally a new
+    IPv6 source, and signed again with `key`: a forgery by whoever holds that key."""
     pkt, msg = icmp_of(frame)
     buf = bytearray(1500)
     buf[: msg.opts_off] = frame[: msg.opts_off]
+    if src is not None:
+        buf[pkt.ip_off + 8 : pkt.ip_off + 24] = src
     off = msg.opts_off
     for t, o, n in msg.options:
         if t == ndopt.OPT_RSA_SIG:
@@ -381,9 +396,7 @@ def resign(frame, key, replace=None):
 
 
 def hk_reply_option(at, lifetime, enc_key):
-    buf = bytearray(8 + 6 + len(enc_key))
-    end = ndopt.put_hk_reply(buf, 0, at, lifetime, enc_key)
-    return bytes(buf[:end])
+    return option(ndopt.OPT_HK_REPLY, ndopt.put_hk_reply, at, lifetime, enc_key)
 
 
 def badf_mac(at, key, frame, mh_off, auth_off, coa, par):
@@ -434,7 +447,7 @@ def public_from_spki(spki):
 
 
 class Spy:
-    """Records calls of handoverkey.crypto functions (name, args, result) while installed.
+    """Records calls of handoverkey.crypto functions (name, positional args, result) while installed.
 
     The backend is chosen first: its first call would otherwise rebind the module's names and
     remove the wrappers. Always call restore() (try/finally)."""
@@ -451,8 +464,8 @@ class Spy:
     def _wrap(self, name, orig):
         calls = self.calls
 
-        def spy(*args):
-            r = orig(*args)
+        def spy(*args, **kw):
+            r = orig(*args, **kw)
             calls.append((name, args, r))
             return r
 

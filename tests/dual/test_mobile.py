@@ -1,0 +1,534 @@
+"""The mobile node engine against RFC 5269 §3.1, §3.3, §3.4 and §3.6 (docs/requirements.md).
+
+The mobile node runs against the PAR engine on an in-memory link (tests/dual/engines.py); the
+frames it sends are decoded with the firmware wire codecs, and forged PrRtAdvs are made here by
+re-signing the router's with the router's fixture key.
+"""
+
+import engines as E
+from dualtest import raises
+from handoverkey import crypto
+from handoverkey.errors import VerifyError
+from handoverkey.send import cga, x509
+from handoverkey.wire import icmp, ipv6, mh, ndopt
+
+
+def _ready(router=None, mobile=None, now_ms=0):
+    """PAR and MN on a link, the MN attached (CPS/CPA, RtSolPr, PrRtAdv) and holding a key."""
+    link = E.pair(router, mobile, now_ms)
+    assert E.attach(link)
+    return link
+
+
+def _handover(link, mode="predictive"):
+    """FBU to the PAR and the FBack back; True when the MN accepted an FBack."""
+    mark = len(link.events)
+    link.call("MN", "move", mode)
+    link.run()
+    return "fback-accepted" in link.kinds("MN", mark)
+
+
+def _hke_spki(frame):
+    return bytes(E.hk_request(frame).spki)
+
+
+def _last_rtsolpr(link):
+    return link.frames("MN", "rtsolpr")[-1]
+
+
+def _cga_key_of(frame):
+    """The public key in the CGA option of a SEND message."""
+    return E.public_from_spki(cga.parse_params(E.cga_params(frame)).key)
+
+
+def _solicit(link):
+    """Attach, but keep the PrRtAdv back: returns (RtSolPr, PrRtAdv) for the test to play with."""
+    link.call("MN", "attach")
+    link.run(hold=("prrtadv",))
+    assert len(link.held) == 1
+    return _last_rtsolpr(link), link.held.pop()
+
+
+def _with_reply(prrtadv, at=None, lifetime=None, enc=None, key=None, src=None, replace=None):
+    """The PrRtAdv with its HK Reply fields changed, re-signed with the PAR's key (or `key`)."""
+    r = E.hk_reply(prrtadv)
+    opt = E.hk_reply_option(r.at if at is None else at, r.lifetime if lifetime is None else lifetime,
+                            bytes(r.enc_key) if enc is None else enc)
+
+    def swap(t, raw):
+        if replace is not None and t in replace:
+            return replace[t]
+        return opt if t == ndopt.OPT_HK_REPLY else raw
+
+    return E.resign(prrtadv, E.RouterIdentity(E.router_cfg()).key if key is None else key, swap, src)
+
+
+def test_hke_key_matches_cga_key_size_and_exponent():
+    """3.1-1: the HKE key pair has exactly the size and public exponent of the CGA key, for 1024-
+    and 2048-bit CGA keys; pool keys of other parameters are passed over."""
+    for bits in (1024, 2048):
+        link = _ready(mobile=E.make_mobile(bits))
+        req = _last_rtsolpr(link)
+        cga_key = _cga_key_of(req)
+        assert cga_key == E.Identity(E.mobile_cfg(bits)).cga_key.public
+        hke = E.public_from_spki(_hke_spki(req))
+        assert cga_key.bits == bits
+        assert hke.size == cga_key.size and hke.bits == cga_key.bits
+        assert hke.e == cga_key.e
+        assert hke != cga_key
+        # Formatted like the CGA key: strict DER SubjectPublicKeyInfo (4.1-4).
+        assert _hke_spki(req) == hke.spki()
+    # A pool that starts with a key of the wrong size, one of the wrong exponent and the CGA key
+    # itself: the first key with the right parameters is used.
+    extra = E.config("extra")
+    cfg = E.mobile_cfg()
+    good = cfg["hke_keys"][1]
+    cfg["hke_keys"] = [E.mobile_cfg(2048)["hke_keys"][0], extra["_keys"]["hke_e3"], cfg["cga_key"], good]
+    link = E.pair(mobile=E.build_engine("mobile", cfg))
+    assert E.attach(link)
+    assert _hke_spki(_last_rtsolpr(link)) == E.private_key(good).public.spki()
+
+
+def test_hke_key_reused_until_retired():
+    """3.1-2: the HKE key pair is kept across requests and handovers while within its limits."""
+    link = _ready()
+    first = _hke_spki(_last_rtsolpr(link))
+    assert _handover(link)
+    link.advance(5000)
+    assert E.attach(link)  # a new request after the handover
+    assert _hke_spki(_last_rtsolpr(link)) == first
+    # The refresh before HK-LIFETIME runs out uses it too.
+    link.at(link.engine("MN").next_deadline())
+    link.call("MN", "poll")
+    link.run()
+    assert link.kinds("MN")[-2:] == ["rtsolpr-sent", "key-stored"]
+    assert _hke_spki(_last_rtsolpr(link)) == first
+    assert "hke-retired" not in link.kinds("MN")
+
+
+def test_hke_key_retired_after_handovers():
+    """3.1-4: with HKEPK-HANDOVERS = 2, the key pair is replaced after the second handover."""
+    link = _ready(mobile=E.make_mobile(hkepk_handovers=2))
+    pool = E.Identity(E.mobile_cfg()).hke
+    first = _hke_spki(_last_rtsolpr(link))
+    assert first == pool[0].public.spki()
+    assert _handover(link)
+    link.advance(1000)
+    assert E.attach(link)
+    assert _hke_spki(_last_rtsolpr(link)) == first  # one handover: kept
+    assert _handover(link)
+    link.advance(1000)
+    mark = len(link.events)
+    assert E.attach(link)
+    second = _hke_spki(_last_rtsolpr(link))
+    assert second != first and second == pool[1].public.spki()
+    assert link.kinds("MN", mark)[:2] == ["hke-retired", "rtsolpr-sent"]
+    link.advance(1000)
+    assert E.attach(link)
+    assert _hke_spki(_last_rtsolpr(link)) == second
+
+
+def test_hke_key_retired_after_lifetime():
+    """3.1-4: with HKEPK-LIFETIME = 100 s, a request at 99.999 s still uses the key pair, one at
+    100 s uses a new one."""
+    link = _ready(mobile=E.make_mobile(hkepk_lifetime=100))
+    first = _hke_spki(_last_rtsolpr(link))
+    link.at(99999)
+    assert E.attach(link)
+    assert _hke_spki(_last_rtsolpr(link)) == first
+    link.at(100000)
+    mark = len(link.events)
+    assert E.attach(link)
+    assert "hke-retired" in link.kinds("MN", mark)
+    assert _hke_spki(_last_rtsolpr(link)) != first
+
+
+def test_hke_key_differs_from_cga_key_and_never_signs():
+    """3.1-3: through a whole exchange and handover the HKE private key only decrypts the handover
+    key; every signature the mobile node makes is by its CGA key."""
+    ident = E.Identity(E.mobile_cfg())
+    spy = E.Spy("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt_implicit")
+    try:
+        link = _ready()
+        assert _handover(link)
+    finally:
+        spy.restore()
+    hke_spki = _hke_spki(_last_rtsolpr(link))
+    hke = ident.hke_for(hke_spki)
+    assert hke is not None and hke.public != ident.cga_key.public
+    router_key = E.RouterIdentity(E.router_cfg()).key
+    signers = [c[1][0].public for c in spy.of("rsa_sign")]
+    assert ident.cga_key.public in signers
+    for s in signers:
+        assert s == ident.cga_key.public or s == router_key.public
+    assert [c[1][0] for c in spy.of("rsa_decrypt_implicit")] == [hke]
+    for c in spy.of("rsa_encrypt"):
+        assert c[1][0] == hke.public and len(c[1][1]) == E.KEY_LEN[1]
+    for c in spy.of("rsa_verify"):
+        assert c[1][0] != hke.public
+    # On the wire: the RtSolPr is signed by the CGA key, whose key hash is not the HKE key's.
+    req = _last_rtsolpr(link)
+    assert bytes(E.rsa_sig(req).key_hash) == ident.cga_key.public.key_hash() != hke.public.key_hash()
+    assert E.signer(req) == ident.cga_key.public
+
+
+def test_rtsolpr_layout():
+    """3.1-5, 3.1-6, 3.1-7, 3.1-9, 3.1-10: RtSolPr from the care-of CGA to the router, with the
+    Handover Key Request (preferred AT, HKE public key), CGA, Timestamp, Nonce, and the RSA
+    Signature last, made with the CGA key over the whole message."""
+    ident = E.Identity(E.mobile_cfg())
+    par = E.RouterIdentity(E.router_cfg())
+    for at in (1, 0):
+        link = _ready(mobile=E.make_mobile(preferred_at=at))
+        f = _last_rtsolpr(link)
+        pkt, msg = E.icmp_of(f)
+        assert bytes(pkt.src) == ident.pcoa
+        assert bytes(pkt.dst) == par.link_local
+        assert pkt.hop_limit == 255
+        assert msg.type == icmp.ICMP_FMIPV6 and msg.subtype == icmp.SUB_RTSOLPR and msg.code == 0
+        types = E.option_types(f)
+        for t in (ndopt.OPT_CGA, ndopt.OPT_TIMESTAMP, ndopt.OPT_NONCE, ndopt.OPT_HK_REQUEST):
+            assert types.count(t) == 1, t
+        assert types[-1] == ndopt.OPT_RSA_SIG and types.count(ndopt.OPT_RSA_SIG) == 1
+        # The source is a CGA of the node's key, as the CGA option proves.
+        params = E.cga_params(f)
+        assert params == ident.params
+        cga.cga_verify(ident.pcoa, params)
+        req = E.hk_request(f)
+        assert req.at == at
+        assert bytes(req.spki) == ident.hke[0].public.spki()
+        o = msg.find(ndopt.OPT_HK_REQUEST)
+        assert f[o[1] + 3] & 0x0F == 0  # reserved nibble
+        assert bytes(f[o[1] + o[2] - req.pad_len : o[1] + o[2]]) == bytes(req.pad_len)
+        assert len(E.get_nonce(f)) >= 6
+        assert E.get_timestamp(f) == ndopt.timestamp_from_wall(E.WALL_S)
+        assert E.signer(f) == ident.cga_key.public
+        # The Handover Key Request is covered by the signature.
+        bad = bytearray(f)
+        bad[o[1] + o[2] - req.pad_len - 1] ^= 1
+        ipv6.finish(bad, 0, len(bad))
+        raises(VerifyError, E.signer, bytes(bad))
+    # Each request has a fresh nonce.
+    link.advance(1000)
+    E.attach(link)
+    nonces = [E.get_nonce(f) for f in link.frames("MN", "rtsolpr")]
+    assert len(nonces) == 2 and nonces[0] != nonces[1]
+
+
+def test_cps_before_rtsolpr():
+    """3.3-3: without the router's certification path the mobile node first sends a CPS, and sends
+    its RtSolPr only once a CPA path validated to its trust anchor; a path that does not validate
+    yields no RtSolPr; a cached path is not asked for again."""
+    cfg = E.mobile_cfg()
+    anchor_name = bytes(x509.parse(bytes.fromhex(cfg["trust_anchors"][0])).subject)
+    link = E.pair()
+    frames, events = link.call("MN", "attach")
+    assert len(frames) == 1 and E.kind(frames[0]) == "cps"
+    pkt, msg = E.icmp_of(frames[0])
+    assert bytes(pkt.dst) == E.ALL_ROUTERS and pkt.hop_limit == 255
+    ta = msg.find(ndopt.OPT_TRUST_ANCHOR)
+    assert bytes(ndopt.get_trust_anchor(frames[0], ta[1], ta[2]).name) == anchor_name
+    link.run()
+    assert [E.kind(f) for _, _, f in link.sent] == ["cps", "cpa", "cpa", "rtsolpr", "prrtadv"]
+    assert link.kinds("MN")[:3] == ["cps-sent", "path-validated", "rtsolpr-sent"]
+    # Attaching again: the path is cached, so straight to the RtSolPr.
+    mark = len(link.sent)
+    link.advance(1000)
+    frames, _ = link.call("MN", "attach")
+    assert [E.kind(f) for f in frames] == ["rtsolpr"]
+    link.run()
+    assert "cps" not in [E.kind(f) for _, _, f in link.sent[mark:]]
+    # A router whose path does not lead to a certificate for this link (router_nar.der covers
+    # 2001:db8:2::/64 only): path rejected, no RtSolPr, no key.
+    nar_path = E.config("router_nar")["cert_path"]
+    link = E.pair(router=E.make_router(cert_path=nar_path))
+    link.call("MN", "attach")
+    link.run()
+    assert "path-rejected" in link.kinds("MN")
+    assert link.frames("MN", "rtsolpr") == []
+    assert link.engine("MN").snapshot()["router_certified"] is False
+
+
+def test_prrtadv_failing_checks_dropped():
+    """3.3-1, 3.3-2, 3.3-4, 3.3-6, 3.3-7: a PrRtAdv that fails SEND validation, is not signed by the
+    certified router key, or matches no outstanding nonce is dropped; the genuine one is used."""
+    link = E.pair()
+    req, good = _solicit(link)
+    nar = E.RouterIdentity(E.config("router_nar"))
+    mn2 = E.Identity(E.mobile_cfg(second=True))
+    bad_sig = bytearray(good)
+    bad_sig[len(bad_sig) - 12] ^= 0x10
+    ipv6.finish(bad_sig, 0, len(bad_sig))
+    stale = E.option(ndopt.OPT_TIMESTAMP, ndopt.put_timestamp, ndopt.timestamp_from_wall(E.WALL_S - 400))
+    other_nonce = E.option(ndopt.OPT_NONCE, ndopt.put_nonce, b"\x99" * 6)
+    nar_cga = E.option(ndopt.OPT_CGA, ndopt.put_cga, nar.cga_params)
+    cases = (
+        ("bad signature", bytes(bad_sig), "signature"),
+        ("signed by another key", _with_reply(good, key=mn2.cga_key), "key-hash"),
+        ("valid SEND, but by a router key not certified to this node",
+         _with_reply(good, key=nar.key, src=nar.link_local, replace={ndopt.OPT_CGA: nar_cga}), "uncertified"),
+        ("stale timestamp", _with_reply(good, replace={ndopt.OPT_TIMESTAMP: stale}), "timestamp"),
+        ("no timestamp", _with_reply(good, replace={ndopt.OPT_TIMESTAMP: b""}), "no-timestamp"),
+        ("unknown nonce", _with_reply(good, replace={ndopt.OPT_NONCE: other_nonce}), "unknown-nonce"),
+        ("no nonce", _with_reply(good, replace={ndopt.OPT_NONCE: b""}), "no-nonce"),
+    )
+    mn = link.engine("MN")
+    for name, frame, reason in cases:
+        frames, events = link.deliver("MN", frame)
+        assert frames == [] and [e[0] for e in events] == ["prrtadv-rejected"], (name, events)
+        assert events[0][1]["reason"] == reason, (name, events[0][1])
+        assert mn.snapshot()["keys"] == [], name
+    frames, events = link.deliver("MN", good)
+    assert [e[0] for e in events] == ["key-stored"]
+    # Once used, the nonce is spent: the same PrRtAdv again is dropped.
+    frames, events = link.deliver("MN", good)
+    assert [e[0] for e in events] == ["prrtadv-rejected"] and events[0][1]["reason"] == "unknown-nonce"
+
+
+def test_unsupported_at_ignored():
+    """3.3-5: a reply whose AT the node does not support stores nothing; a supported reply to the
+    same request that arrives after it is used."""
+    # A node that supports only AT 0, against a router that supports only AT 1.
+    link = E.pair(router=E.make_router(ats=[1]), mobile=E.make_mobile(preferred_at=0, ats=[0]))
+    link.call("MN", "attach")
+    link.run()
+    assert E.hk_reply(link.frames("PAR", "prrtadv")[0]).at == 1
+    rejected = link.fields("MN", "prrtadv-rejected")
+    assert len(rejected) == 1 and rejected[0]["reason"] == "unsupported-at" and rejected[0]["at"] == 1
+    assert link.engine("MN").snapshot()["keys"] == []
+    # Two replies to one request: AT 2 (unassigned) first, then the genuine AT 1 reply.
+    link = E.pair()
+    req, good = _solicit(link)
+    frames, events = link.deliver("MN", _with_reply(good, at=2))
+    assert [e[0] for e in events] == ["prrtadv-rejected"] and events[0][1]["reason"] == "unsupported-at"
+    assert link.engine("MN").snapshot()["keys"] == []
+    frames, events = link.deliver("MN", good)
+    assert [e[0] for e in events] == ["key-stored"] and events[0][1]["at"] == 1
+
+
+def test_no_bid_down():
+    """3.3-14 (I§1): a reply with an AT weaker than the request is refused, and a retried request
+    keeps the AT of the first."""
+    link = E.pair()
+    req, good = _solicit(link)
+    assert E.hk_request(req).at == 1
+    weaker = _with_reply(good, at=0)
+    frames, events = link.deliver("MN", weaker)
+    assert [e[0] for e in events] == ["prrtadv-rejected"] and events[0][1]["reason"] == "bid-down"
+    assert link.engine("MN").snapshot()["keys"] == []
+    # No answer taken: the retransmitted RtSolPr asks for AT 1 again.
+    link.at(link.engine("MN").next_deadline())
+    frames, events = link.call("MN", "poll")
+    assert [E.kind(f) for f in frames] == ["rtsolpr"] and E.hk_request(frames[0]).at == 1
+
+
+def _bad_ciphertexts(hke_pub, key_len):
+    k = hke_pub.size
+
+    def ps(n):
+        return bytes([b or 1 for b in crypto.random_bytes(n)])
+
+    return (
+        ("block type 1", E.rsa_raw_encrypt(hke_pub, b"\x00\x01" + b"\xff" * (k - 3 - key_len) + b"\x00" + bytes(key_len))),
+        ("no zero separator", E.rsa_raw_encrypt(hke_pub, b"\x00\x02" + ps(k - 2))),
+        ("valid padding, 16-octet plaintext", E.rsa_raw_encrypt(hke_pub, b"\x00\x02" + ps(k - 3 - 16) + b"\x00" + ps(16))),
+    )
+
+
+def _outcome(mn, out):
+    frames, events = out
+    return ([E.kind(f) for f in frames], events, mn.next_deadline(), mn.state)
+
+
+def test_bad_padding_behaves_like_good():
+    """3.3-8 (I§7): a HK Reply whose ciphertext has invalid padding (forged, re-signed with the
+    router key) gives the same frames, events, state and next deadline as a valid one: only the
+    stored key differs, the same each time for the same ciphertext; the FBU then fails at the PAR."""
+    good_link = E.pair()
+    _, good = _solicit(good_link)
+    good_mn = good_link.engine("MN")
+    expected = _outcome(good_mn, good_link.deliver("MN", good))
+    assert [e[0] for e in expected[1]] == ["key-stored"]
+    good_key = good_mn.snapshot()["keys"][0][3]
+    hke_pub = E.public_from_spki(_hke_spki(_last_rtsolpr(good_link)))
+    for name, enc in _bad_ciphertexts(hke_pub, 32):
+        keys = []
+        for attempt in range(2):
+            link = E.pair()
+            _, reply = _solicit(link)
+            mn = link.engine("MN")
+            got = _outcome(mn, link.deliver("MN", _with_reply(reply, enc=enc)))
+            assert got == expected, (name, got, expected)
+            snap = mn.snapshot()
+            want = good_mn.snapshot()
+            assert snap["state"] == want["state"] and snap["router_certified"] == want["router_certified"]
+            entry = snap["keys"][0]
+            assert entry[:3] == want["keys"][0][:3] and entry[4] == want["keys"][0][4]
+            assert len(entry[3]) == 32 and entry[3] != good_key, name
+            keys.append(entry[3])
+            # The FBU is sent just the same and fails at the router's BADF check.
+            link.advance(1)
+            frames, events = link.call("MN", "move", "predictive")
+            assert [E.kind(f) for f in frames] == ["fbu"] and [e[0] for e in events] == ["fbu-sent"]
+            link.run()
+            assert link.kinds("PAR")[-1] == "fbu-rejected"
+            assert link.fields("PAR", "fbu-rejected")[-1]["reason"] == "mac"
+        # Implicit rejection: a pseudorandom key derived from the private key and the ciphertext.
+        assert keys[0] == keys[1], name
+    # The control: the valid ciphertext's key works.
+    good_link.advance(1)
+    good_link.call("MN", "move", "predictive")
+    good_link.run()
+    assert "fbu-accepted" in good_link.kinds("PAR")
+
+
+def test_key_stored_per_router_and_pcoa():
+    """3.3-9, 3.3-11, 3.4-2: the key is stored with its AT and lifetime under the PCoA and every
+    address of the router, and an FBU to the PAR from that PCoA uses it."""
+    ident = E.Identity(E.mobile_cfg())
+    par = E.RouterIdentity(E.router_cfg())
+    link = _ready(now_ms=2000)
+    mn = link.engine("MN")
+    router_key = E.table_entry(link.engine("PAR"), ident.pcoa)[3]
+    entry = mn.snapshot()["keys"]
+    assert entry == [[ident.pcoa, sorted([par.address, par.link_local]), 1, router_key, 2000 + 43200 * 1000]]
+    now = 3000
+    for r in (par.address, par.link_local):
+        assert mn.keys.find(r, ident.pcoa, now).key == router_key
+    nar = E.RouterIdentity(E.config("router_nar"))
+    assert mn.keys.find(nar.address, ident.pcoa, now) is None
+    assert mn.keys.find(nar.link_local, ident.pcoa, now) is None
+    assert mn.keys.find(par.address, ident.ncoa, now) is None
+    link.at(now)
+    frames, _ = link.call("MN", "move", "predictive")
+    pkt, m = E.mh_of(frames[0])
+    assert bytes(pkt.dst) == par.address and bytes(pkt.home_address) == ident.pcoa
+    assert E.badf_ok(frames[0], router_key, 1, ident.ncoa)
+
+
+def test_at_from_reply_used():
+    """3.3-10: the node uses the AT of the reply, not the one it asked for."""
+    link = _ready(router=E.make_router(ats=[1]), mobile=E.make_mobile(preferred_at=0))
+    assert E.hk_request(_last_rtsolpr(link)).at == 0
+    assert E.hk_reply(link.frames("PAR", "prrtadv")[0]).at == 1
+    mn = link.engine("MN")
+    assert mn.snapshot()["keys"][0][2] == 1
+    key = mn.snapshot()["keys"][0][3]
+    assert len(key) == E.KEY_LEN[1]
+    link.advance(1)
+    frames, events = link.call("MN", "move", "predictive")
+    assert events[0][1]["at"] == 1
+    pkt, m = E.mh_of(frames[0])
+    assert m.auth_len == E.AUTH_LEN[1]
+    assert E.badf_ok(frames[0], key, 1, E.Identity(E.mobile_cfg()).ncoa)
+    link.run()
+    assert "fbu-accepted" in link.kinds("PAR")
+
+
+def test_refresh_before_lifetime():
+    """3.3-12: the node asks again before HK-LIFETIME runs out, and keeps holding a valid key
+    through the router's expiry of the old one."""
+    link = _ready(router=E.make_router(hk_lifetime=1000))
+    mn = link.engine("MN")
+    first = mn.snapshot()["keys"][0]
+    assert first[4] == 1000 * 1000
+    deadline = mn.next_deadline()
+    assert 0 < deadline < first[4]
+    link.at(deadline - 1)
+    assert link.call("MN", "poll") == ([], [])
+    link.at(deadline)
+    frames, events = link.call("MN", "poll")
+    assert [e[0] for e in events][:2] == ["key-refresh", "rtsolpr-sent"]
+    assert [E.kind(f) for f in frames] == ["rtsolpr"] and E.hk_request(frames[0]) is not None
+    link.run()
+    # Follow the refreshes: each goes out while the key held is still valid, until the router's
+    # key has expired and a new one is stored.
+    refreshes = 1
+    while mn.snapshot()["keys"][0][3] == first[3]:
+        held = mn.snapshot()["keys"][0]
+        assert "key-stored" == link.kinds("MN")[-1]
+        d = mn.next_deadline()
+        assert link.now_ms < d < held[4]
+        link.at(d)
+        link.call("MN", "poll")
+        link.run()
+        refreshes += 1
+        assert refreshes < 10
+    new = mn.snapshot()["keys"][0]
+    assert new[3] != first[3] and new[4] > link.now_ms
+    assert E.table_entry(link.engine("PAR"), E.Identity(E.mobile_cfg()).pcoa)[3] == new[3]
+
+
+def test_fbu_layout():
+    """3.4-1, 3.4-3: the FBU carries the PCoA in a Home Address option and ends with a BADF (SPI 0,
+    Option Length 4 + authenticator, 8-octet aligned end) whose MAC, recomputed here from the
+    router's key, covers NCoA | PAR | MH; predictive (Alternate CoA) and reactive (source NCoA)."""
+    ident = E.Identity(E.mobile_cfg())
+    par = E.RouterIdentity(E.router_cfg())
+    for at, mode in ((1, "predictive"), (0, "reactive")):
+        link = _ready(mobile=E.make_mobile(preferred_at=at))
+        key = E.table_entry(link.engine("PAR"), ident.pcoa)[3]
+        link.advance(1)
+        frames, events = link.call("MN", "move", mode)
+        assert len(frames) == 1
+        f = frames[0]
+        pkt, m = E.mh_of(f)
+        assert bytes(pkt.dst) == par.address
+        assert bytes(pkt.src) == (ident.pcoa if mode == "predictive" else ident.ncoa)
+        assert bytes(pkt.home_address) == ident.pcoa
+        assert m.mh_type == mh.MH_FBU and m.seq == 1
+        assert m.flags & mh.FBU_A and m.flags & mh.FBU_H
+        if mode == "predictive":
+            assert bytes(m.alt_coa) == ident.ncoa
+        else:
+            assert m.alt_coa is None
+        alen = E.AUTH_LEN[at]
+        assert m.badf_spi == 0 and m.badf_len_field == 4 + alen and m.auth_len == alen
+        assert m.badf_off + 6 + alen == m.end == len(f)  # BADF is last
+        assert (m.end - m.off) % 8 == 0
+        assert (m.badf_off - m.off) % 8 == (2 if at == 1 else 6)
+        assert E.badf_ok(f, key, at, ident.ncoa, par.address)
+        assert not E.badf_ok(f, key, at, ident.pcoa, par.address)
+        link.run()
+        assert "fbu-accepted" in link.kinds("PAR")
+        assert "fback-accepted" in link.kinds("MN")
+
+
+def test_expired_key_not_used():
+    """3.6-6: a key past its lifetime is not used: no FBU goes out until a new key is received."""
+    link = _ready(router=E.make_router(hk_lifetime=60))
+    mn = link.engine("MN")
+    old = mn.snapshot()["keys"][0]
+    assert old[4] == 60000
+    link.at(59999)
+    frames, events = link.call("MN", "move", "predictive")
+    assert [E.kind(f) for f in frames] == ["fbu"]
+    link.run()
+    assert link.kinds("PAR")[-1] == "fbu-accepted"
+    link.at(60000)
+    frames, events = link.call("MN", "move", "predictive")
+    assert frames == [] and [e[0] for e in events] == ["fbu-no-key"]
+    assert mn.snapshot()["keys"] == []
+    # Asking again brings a new key (the router's old one expired too), and FBUs resume.
+    link.advance(1000)
+    assert E.attach(link)
+    assert mn.snapshot()["keys"][0][3] != old[3]
+    frames, events = link.call("MN", "move", "predictive")
+    assert [E.kind(f) for f in frames] == ["fbu"]
+    link.run()
+    assert link.kinds("PAR")[-1] == "fbu-accepted"
+
+
+def test_key_discarded_after_binding():
+    """3.6-7: once the binding update on the new AR is complete the PAR key is dropped."""
+    ident = E.Identity(E.mobile_cfg())
+    link = _ready()
+    assert _handover(link)
+    mn = link.engine("MN")
+    assert len(mn.snapshot()["keys"]) == 1
+    frames, events = link.call("MN", "binding_complete")
+    assert frames == [] and [e[0] for e in events] == ["key-discarded"]
+    assert events[0][1]["pcoa"] == ident.pcoa
+    assert mn.snapshot()["keys"] == []
+    frames, events = link.call("MN", "move", "predictive")
+    assert frames == [] and [e[0] for e in events] == ["fbu-no-key"]

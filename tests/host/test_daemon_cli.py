@@ -1,0 +1,77 @@
+"""The daemon's command line on both interpreters: a bad config is one line on stderr and exit status 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIRMWARE = os.path.join(ROOT, "firmware")
+MPY = os.path.join(os.path.dirname(sys.executable), "micropython")
+TARGETS = ["cpython"] + (["micropython"] if os.path.exists(MPY) else [])
+
+
+def daemon(target, *args):
+    if target == "cpython":
+        cmd, env = [sys.executable, "-m", "handoverkey.daemon"], dict(os.environ, PYTHONPATH=FIRMWARE)
+    else:
+        cmd, env = [MPY, "-X", "heapsize=8M", "-m", "handoverkey.daemon"], dict(os.environ, MICROPYPATH=FIRMWARE)
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, env=env, timeout=120)
+
+
+def par_config():
+    with open(os.path.join(ROOT, "tests", "fixtures", "engine", "router_par.json")) as f:
+        return json.load(f)
+
+
+def one_line_exit_2(r):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("handoverkey.daemon: "), r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    return lines[0]
+
+
+CASES = [
+    ("bad-json", "{not json", "not valid JSON"),
+    ("not-object", "[1, 2, 3]", "must be a JSON object"),
+    ("missing-key", json.dumps({"link_local": "fe80" + "00" * 14}), "missing config key: key"),
+    ("unknown-key", None, "unknown config key: colour"),
+    ("bad-route", json.dumps({"routes": [{"prefix": "x", "interface": "lo", "mac": "02"}]}), "config key routes"),
+    ("router-handover", json.dumps({"handover": "reactive"}), "handover"),
+]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("name,text,expect", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_is_one_line_and_exit_2(tmp_path, target, name, text, expect):
+    if text is None:
+        cfg = par_config()
+        cfg["colour"] = "blue"
+        text = json.dumps(cfg)
+    path = tmp_path / "cfg.json"
+    path.write_text(text)
+    line = one_line_exit_2(daemon(target, "--role", "router", "--interface", "lo", "--config", str(path)))
+    assert expect in line
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_missing_file_bad_arguments_and_missing_interface(tmp_path, target):
+    assert "cannot read config" in one_line_exit_2(
+        daemon(target, "--role", "router", "--interface", "lo", "--config", str(tmp_path / "none.json")))
+    assert "--role" in one_line_exit_2(daemon(target, "--role", "switch", "--config", "x.json"))
+    assert "unknown argument" in one_line_exit_2(daemon(target, "--colour", "blue"))
+    path = tmp_path / "par.json"
+    path.write_text(json.dumps(par_config()))
+    assert "no such Ethernet interface" in one_line_exit_2(
+        daemon(target, "--role", "router", "--interface", "hk-nonexistent0", "--config", str(path)))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_help_and_control_client_without_a_daemon(tmp_path, target):
+    r = daemon(target, "--help")
+    assert r.returncode == 0 and "--role router|mobile" in r.stdout
+    r = daemon(target, "--control", str(tmp_path / "nobody.ctl"), "--send", "status")
+    assert r.returncode == 1 and "cannot reach control socket" in r.stdout
