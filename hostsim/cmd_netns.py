@@ -208,7 +208,12 @@ def run_once(args, router_target, mobile_target, out):
         result["reason"] = str(e)
         _tail_logs(logs, out, args.quiet)
     finally:
-        lab.destroy()
+        # No signal may cut the clean-up short: block SIGINT/SIGTERM until it is done.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            lab.destroy()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         left = lab.leftovers()
         if left:
             result["ok"] = False
@@ -304,6 +309,9 @@ def run(args, out=sys.stdout):
             print("%s: routers on %s, mobile node on %s, %s handover: %s (%.1f s)%s" % (
                 verdict, router_target, mobile_target, args.mode, detail, r["seconds"],
                 "; kept " + r["workdir"] if args.keep else ""), file=out, flush=True)
+    except KeyboardInterrupt:
+        print("FAIL: interrupted; everything the run made was removed", file=out)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, old)
     return 0 if results and all(r["ok"] for r in results) else 1

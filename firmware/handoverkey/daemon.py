@@ -78,6 +78,10 @@ class UsageError(HandoverKeyError):
     """A bad command line or daemon config: reported in one line, exit status 2."""
 
 
+class StartError(HandoverKeyError):
+    """The config is fine but the system refused something (a socket, a file): exit status 1."""
+
+
 # -- Ethernet framing (pure functions: tests/dual/test_daemon_framing.py) --
 
 
@@ -207,6 +211,34 @@ def nar_lla(packet):
     except DecodeError:
         return None
     return None
+
+
+def upper_layer(packet):
+    """(next header, offset) of the upper layer after at most Hop-by-Hop and Destination Options
+    headers, bounds-checked and allocation-free; (-1, 0) when the headers do not fit."""
+    nh = packet[6]
+    off = 40
+    n = len(packet)
+    hops = 0
+    while nh == 0 or nh == 60:
+        if hops == 2 or off + 2 > n:
+            return -1, 0
+        hops += 1
+        nxt = packet[off]
+        off += (packet[off + 1] + 1) * 8
+        nh = nxt
+    if off > n:
+        return -1, 0
+    return nh, off
+
+
+def expensive(packet):
+    """Frames that make an engine verify or sign: CPS, FMIPv6 messages and Mobility Headers.
+    Only these count against the rate limits, so kernel MLD/ND chatter never starves them."""
+    nh, off = upper_layer(packet)
+    if nh == 58:
+        return off < len(packet) and packet[off] in (148, 154)
+    return nh == 135
 
 
 def format_event(kind, fields):
@@ -467,6 +499,15 @@ def _oserror_text(e):
     return str(e)
 
 
+def _open_private(path):
+    """Append to a file only its owner may read (CPython: created 0600). The MicroPython unix port
+    has no os.open/chmod: there the process umask decides (run the daemon with umask 077)."""
+    if IS_MICROPYTHON:
+        return open(path, "a")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.fdopen(fd, "a")
+
+
 # -- one interface --
 
 
@@ -486,6 +527,7 @@ class Link:
         self.mac = b""
         self.up = False
         self.changes = -1
+        self.gone = False
 
     def open(self):
         try:
@@ -511,8 +553,10 @@ class Link:
         """(changed, up): re-read the carrier; `changed` when it went down or up since the last read."""
         try:
             up = _sysfs(self.name, "carrier") == "1"
-        except OSError:
+        except OSError as e:
             up = False  # EINVAL while administratively down
+            if e.args and e.args[0] == 2:
+                self.gone = True  # ENOENT: the interface was deleted (or left our namespace)
         try:
             changes = int(_sysfs(self.name, "carrier_changes"))
         except (OSError, ValueError):
@@ -538,6 +582,10 @@ class Link:
 
 
 # -- the daemon --
+
+
+class LinkGone(Exception):
+    """An interface the daemon was bound to no longer exists: nothing left to serve on it."""
 
 
 class Stop(BaseException):
@@ -589,7 +637,11 @@ class Daemon:
 
     def open(self):
         for link in self.links:
-            link.open()
+            try:
+                link.open()
+            except OSError as e:
+                raise StartError("cannot open a packet socket on %s: %s (needs CAP_NET_RAW: run as root)" % (
+                    link.name, _oserror_text(e)))
             self._fds[link.fileno()] = link
         names = [l.name for l in self.links]
         for prefix, plen, ifname, mac in self.s["routes"]:
@@ -599,7 +651,10 @@ class Daemon:
         now = self.clock.ms()
         self._bucket = TokenBucket(self.s["rate_limit_pps"], self.s["rate_limit_burst"], now)
         if self.s["keylog_path"]:
-            self.keylog = open(self.s["keylog_path"], "a")
+            try:
+                self.keylog = _open_private(self.s["keylog_path"])
+            except OSError as e:
+                raise StartError("cannot open key log %s: %s" % (self.s["keylog_path"], _oserror_text(e)))
             self.keylog.write(KEYLOG_HEADER + "\n")
             self.keylog.flush()
             self.log("warning: writing secret keys to %s (for test and lab networks only)" % self.s["keylog_path"])
@@ -714,15 +769,8 @@ class Daemon:
             return
         self._run_engine("handle", (link, src_mac, packet))
 
-    def _expensive(self, packet):
-        """Frames that make the engine verify or sign: CPS, FMIPv6 messages, anything with extension headers or MH."""
-        nh = packet[6]
-        if nh == 58:
-            return len(packet) > 40 and packet[40] in (148, 154)
-        return nh in (0, 60, 135)
-
     def _admit(self, packet, src):
-        if not self._expensive(packet):
+        if not expensive(packet):
             return True
         now = self.clock.ms()
         ok = self._bucket.take(now)
@@ -814,7 +862,8 @@ class Daemon:
             self.log("send-failed interface=%s dst=%s %s" % (link.name, address_text(packet[24:40]), _oserror_text(e)))
             return
         if self.verbose:
-            self.log("tx interface=%s to=%s dst=%s len=%d" % (link.name, mac_text(mac), address_text(packet[24:40]), len(packet)))
+            self.log("tx interface=%s to=%s dst=%s len=%d" % (
+                link.name, mac_text(mac), address_text(packet[24:40]), len(packet)))
 
     # -- mobile node control --
 
@@ -825,6 +874,8 @@ class Daemon:
     def _watch_links(self):
         for link in self.links:
             changed, up = link.read_carrier()
+            if link.gone:
+                raise LinkGone("interface %s is gone" % link.name)
             if not changed:
                 continue
             self.log("link-%s interface=%s" % ("up" if up else "down", link.name))
@@ -910,7 +961,9 @@ class Daemon:
         if st is not None:
             parts.append("state=" + st)
             parts.append("certified=" + ("yes" if getattr(self.engine, "router_key", None) is not None else "no"))
-        keys = getattr(self.engine, "keys", None) or getattr(self.engine, "table", None)
+        keys = getattr(self.engine, "keys", None)
+        if keys is None:
+            keys = getattr(self.engine, "table", None)
         if keys is not None:
             try:
                 parts.append("keys=%d" % len(list(keys.items())))
@@ -960,8 +1013,10 @@ def _err(text):
     sys.stderr.write("handoverkey.daemon: %s\n" % text)
 
 
-def _install_sigterm():
-    """CPython: SIGTERM stops the loop like SIGINT. MicroPython unix has no signal module."""
+def _install_signals():
+    """CPython: SIGTERM stops the loop like SIGINT, and SIGINT is taken even when the parent left
+    it ignored (a background job of a shell), as the MicroPython unix port does. MicroPython has
+    no signal module: its own SIGINT handler raises KeyboardInterrupt, SIGTERM stays default."""
     try:
         import signal
     except ImportError:
@@ -971,6 +1026,7 @@ def _install_sigterm():
         raise Stop()
 
     signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     return True
 
 
@@ -991,6 +1047,7 @@ def main(argv=None):
         return code
     out = None
     d = None
+    _install_signals()
     try:
         engine_cfg, settings = load_config(opts["config"], opts["role"], opts)
         engine = build(opts["role"], engine_cfg)
@@ -1006,20 +1063,22 @@ def main(argv=None):
         if d is not None:
             d.close()
         return EXIT_USAGE
-    except OSError as e:
-        _err("cannot open packet socket: %s (needs CAP_NET_RAW: run as root)" % _oserror_text(e))
+    except (StartError, KeyboardInterrupt, Stop) as e:
+        _err(e.msg if isinstance(e, StartError) else "interrupted while starting")
         if d is not None:
             d.close()
         return EXIT_FAILURE
     code = EXIT_OK
     why = "quit"
     try:
-        _install_sigterm()
         d.run()
     except KeyboardInterrupt:
         why = "SIGINT"
     except Stop:
         why = "SIGTERM"
+    except LinkGone as e:
+        why = "error %s" % e
+        code = EXIT_FAILURE
     except Exception as e:  # a last word in the log, then a non-zero status
         why = "error %s: %s" % (type(e).__name__, e)
         code = EXIT_FAILURE

@@ -16,7 +16,8 @@ Layout for capacity N (all buffers allocated once in the constructor, never resi
 
 So a table holds 64 octets per entry or fewer (63 for odd N): table_bytes() is the exact sum,
 bytes_per_entry() rounds it up. Python object headers (a few hundred octets per table) are not
-counted. Capacity is 1..65535, because slots and links are u16.
+counted, nor is the CPython-only attachment list (attach(); absent from portable tables).
+Capacity is 1..65535, because slots and links are u16.
 
 Why the numeric fields sit in arrays next to the slab rather than inside it: reading a u16 out
 of a bytearray costs two subscripts and a shift; an array('H') costs one subscript. On CPython
@@ -112,12 +113,17 @@ class KeyTable:
         if portable is None:
             portable = IS_MICROPYTHON
         self._fast = not portable
+        # CPython only: one object per slot that the owner derives from the slot's key (the
+        # router keeps a pre-keyed HMAC there); put() and every way of freeing a slot clear it.
+        self._att = None if portable else [None] * capacity
         if salt is None:
             import os
 
             r = os.urandom(3)
             salt = (r[0] << 16) | (r[1] << 8) | r[2]
         self._salt = salt & 0xFFFFF
+        # Key length by AT (0 where unassigned), so key() needs no registry call.
+        self._klen = bytes([key_len(a) if is_supported(a) else 0 for a in range(16)])
 
     # ---- size -------------------------------------------------------------------------
 
@@ -276,6 +282,8 @@ class KeyTable:
         self._unlink(s)
         o = s * _REC
         self._mv[o + _KEY : o + _FP] = _ZERO_KEY
+        if self._att is not None:
+            self._att[s] = None
         self._slab[o + _ATF] = 0
         self._exp[s] = 0
         self._next[s] = self._free
@@ -407,7 +415,20 @@ class KeyTable:
         while the slot is (do not keep it across put/lookup/remove/expire)."""
         self._check_slot(slot)
         o = slot * _REC + _KEY
-        return self._mv[o : o + key_len(self._slab[slot * _REC + _ATF] & _AT_MASK)]
+        return self._mv[o : o + self._klen[self._slab[slot * _REC + _ATF] & _AT_MASK]]
+
+    def attachment(self, slot):
+        """What attach() left on a slot in use, or None. Cleared whenever the slot's key is
+        replaced or the slot is freed, so it may hold state derived from the key. Always None
+        on a portable table (MicroPython), which keeps no attachments."""
+        att = self._att
+        return None if att is None else att[slot]
+
+    def attach(self, slot, obj):
+        """Keep obj with a slot in use until its key changes (no-op on a portable table)."""
+        self._check_slot(slot)
+        if self._att is not None:
+            self._att[slot] = obj
 
     def at(self, slot):
         """The AT recorded with the key (the negotiated algorithm)."""
@@ -468,6 +489,8 @@ class KeyTable:
             s = self._alloc(now_s)
             self._n += 1
         o = s * _REC
+        if self._att is not None:
+            self._att[s] = None
         mv = self._mv
         mv[o + _ADDR : o + _ADDR + ADDR_LEN] = addr
         mv[o + _KEY : o + _KEY + klen] = key
@@ -549,7 +572,7 @@ class KeyTable:
                         bytes(mv[o : o + ADDR_LEN]),
                         bytes(mv[o + _FP : o + _FP + FP_LEN]),
                         at,
-                        bytes(mv[o + _KEY : o + _KEY + key_len(at)]),
+                        bytes(mv[o + _KEY : o + _KEY + self._klen[at]]),
                         e * 1000,
                     )
                 s = self._prev[s]

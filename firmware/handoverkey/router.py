@@ -7,7 +7,7 @@ RFC 5568 §6, with the project's decisions in interpretations.md (cited I§n).
 """
 
 from . import algorithms, crypto
-from ._compat import const
+from ._compat import IS_MICROPYTHON, const
 from .crypto.rsakey import RsaPublicKey
 from .errors import CryptoError, DecodeError, EncodeError, VerifyError
 from .keytable import KeyTable
@@ -88,10 +88,22 @@ class Router:
         # PCoA -> [NCoA, expires_ms, last sequence number]: the forwarding an accepted FBU set up.
         self.forwarding = {}
         self._tx = bytearray(_TX_BUF)
+        # CPython: FBUs in the layout mobile nodes send take a slice-and-C fast path with the same
+        # outcome (router_fast.py; never loaded on MicroPython, so not part of a board image).
+        self._fbu_fast = None
+        if not IS_MICROPYTHON:
+            from .router_fast import fbu_fast
+
+            self._fbu_fast = fbu_fast
 
     # -- the engine interface --
 
     def handle(self, frame, now_ms, wall_s):
+        fast = self._fbu_fast
+        if fast is not None:
+            out = fast(self, frame, now_ms)
+            if out is not None:
+                return out
         frames = []
         events = []
         try:
@@ -347,26 +359,37 @@ class Router:
         if not algorithms.authenticator_matches(at, table.key(slot), received, *parts):
             events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "mac"}))
             return
-        ncoa = bytes(ncoa)
-        fwd = self.forwarding.get(pcoa)
-        if fwd is not None and not _seq_newer(m.seq, fwd[2]):
-            events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "sequence"}))
-            return
-        key = bytes(table.key(slot))
-        lifetime = m.lifetime if m.lifetime < FBU_LIFETIME_MAX_S else FBU_LIFETIME_MAX_S
+        self._fbu_verified(pcoa, bytes(ncoa), m.seq, m.flags, m.lifetime, at, slot, pkt.src, pkt.dst, now_ms,
+                           frames, events)
+
+    def _fbu_verified(self, pcoa, ncoa, seq, flags, lifetime, at, slot, src, dst, now_ms, frames, events):
+        """The rest of an FBU whose BADF verified: sequence check, forwarding, event, FBack(s).
+        Shared with the CPython fast path (router_fast.py); src and dst are the FBU's addresses."""
+        fwds = self.forwarding
+        fwd = fwds.get(pcoa)
+        if fwd is not None:
+            # _seq_newer(seq, fwd[2]) written out: this runs for every accepted FBU.
+            d = (seq - fwd[2]) & 0xFFFF
+            if d == 0 or d >= 0x8000:
+                events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "sequence"}))
+                return
+        if lifetime > FBU_LIFETIME_MAX_S:
+            lifetime = FBU_LIFETIME_MAX_S
         if lifetime:
-            if fwd is None and len(self.forwarding) >= FORWARDING_CAPACITY:
+            if fwd is None and len(fwds) >= FORWARDING_CAPACITY:
                 self._drop_oldest_forwarding()
-            self.forwarding[pcoa] = [ncoa, now_ms + lifetime * 1000, m.seq]
+            fwds[pcoa] = [ncoa, now_ms + lifetime * 1000, seq]
         else:
-            self.forwarding.pop(pcoa, None)
-        events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": m.seq, "lifetime": lifetime}))
-        if m.flags & mh.FBU_A:
-            src = bytes(pkt.dst)
-            frames.append(self._fback(src, bytes(pkt.src), ncoa, m.seq, lifetime, at, key))
-            if ncoa != bytes(pkt.src):
+            fwds.pop(pcoa, None)
+        events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime}))
+        if flags & mh.FBU_A:
+            key = bytes(self.table.key(slot))
+            src = bytes(src)
+            fb_src = bytes(dst)
+            frames.append(self._fback(fb_src, src, ncoa, seq, lifetime, at, key))
+            if ncoa != src:
                 # Predictive mode: the MN may already be on the new link (RFC 5568 §3.1).
-                frames.append(self._fback(src, ncoa, ncoa, m.seq, lifetime, at, key))
+                frames.append(self._fback(fb_src, ncoa, ncoa, seq, lifetime, at, key))
 
     def _drop_oldest_forwarding(self):
         oldest = None
@@ -387,6 +410,22 @@ class Router:
         mh.set_authenticator(buf, auth_off, alen, algorithms.mac(at, key, *parts))
         ipv6.finish(buf, 0, end)
         return bytes(buf[:end])
+
+    # -- key store across restarts (keystore.py); the agent's `call` signature (now_ms, wall_s, *args) --
+
+    def checkpoint(self, now_ms, wall_s, path, secret):
+        """Seal the live key table into `path` with the next generation: ([], [keys-checkpointed])
+        or ([], [checkpoint-failed]). `secret` is the device secret (bytes, or hex text)."""
+        from . import keystore
+
+        return keystore.router_checkpoint(self, now_ms, wall_s, path, secret)
+
+    def restore(self, now_ms, wall_s, path, secret):
+        """Put back the keys of the last checkpoint: ([], [keys-restored]) or, for a torn,
+        tampered, foreign or replayed store, ([], [restore-refused]) with the table untouched."""
+        from . import keystore
+
+        return keystore.router_restore(self, now_ms, wall_s, path, secret)
 
 
 def _seq_newer(seq, last):

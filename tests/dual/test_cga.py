@@ -2,6 +2,7 @@
 
 import hashlib
 
+import handoverkey.send.cga as cga_module
 from dualtest import raises, read_fixture
 from handoverkey.errors import DecodeError, EncodeError, VerifyError
 from handoverkey.send.cga import (
@@ -41,6 +42,10 @@ SEC2_PREFIX = bytes.fromhex("20010db800010002")
 # An experimental (0xFFFD, RFC 4581) extension chosen so that, with the App. A key, the
 # modifiers ff..fe and ff..ff fail Sec 1 and 00..00 passes: the search must wrap at 2^128.
 WRAP_EXT = bytes.fromhex("fffd000400002977")
+
+# Bound for searches from a random modifier: Sec 1 needs 65536 tries on average, and needing
+# more than 32 times that has probability e^-32. A broken counter fails instead of hanging.
+MAX_TRIES = 1 << 21
 
 
 def _flip(data, bit):
@@ -194,13 +199,13 @@ def test_generate_sec0_round_trip():
 
 
 def test_generate_sec1_round_trip():
-    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 1)
+    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 1, None, 0, b"", MAX_TRIES)
     p = cga_verify(addr, params)
     assert address_sec(addr) == 1
     assert _sha1(params[:16], bytes(9), APP_A_KEY)[:2] == b"\x00\x00"
     assert p.collision_count == 0
     # Default Sec is 1 (interpretations §8).
-    addr2, params2 = cga_generate(APP_A_KEY, SEC2_PREFIX)
+    addr2, params2 = cga_generate(APP_A_KEY, SEC2_PREFIX, max_tries=MAX_TRIES)
     assert address_sec(addr2) == 1
     cga_verify(addr2, params2)
 
@@ -213,7 +218,7 @@ def test_generate_sec2_from_a_nearby_modifier():
         m = (final - 5 + k).to_bytes(16, "big")
         assert _sha1(m, bytes(9), APP_A_KEY)[:4] != bytes(4)
     assert _sha1(SEC2_MOD_FINAL, bytes(9), APP_A_KEY)[:14] == SEC2_HASH2
-    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 2, start)
+    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 2, start, 0, b"", 10)
     assert params[:16] == SEC2_MOD_FINAL
     assert params[16:24] == SEC2_PREFIX
     assert address_sec(addr) == 2
@@ -225,9 +230,34 @@ def test_generate_sec2_from_a_nearby_modifier():
         assert (_reason(cga_verify, bytes(a), params) is None) == ok
 
 
+class _ZeroSha1:
+    """Stands in for hashlib: every digest is zero, so any Sec would be found at once."""
+
+    def __init__(self, data=b""):
+        pass
+
+    def update(self, data):
+        pass
+
+    def digest(self):
+        return bytes(20)
+
+
+class _ZeroHashlib:
+    sha1 = _ZeroSha1
+
+
 def test_generate_refuses_sec_3_to_7_and_bad_arguments():
-    for sec in (3, 4, 5, 6, 7, 8, -1):
-        raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX, sec, APP_A_MOD_START)
+    # With a hash that always succeeds, only the explicit refusal can raise here (and a
+    # broken check fails fast instead of searching 2^48 modifiers).
+    real = cga_module.hashlib
+    cga_module.hashlib = _ZeroHashlib
+    try:
+        assert cga_generate(APP_A_KEY, APP_A_PREFIX, 2, APP_A_MOD_START)[1][:16] == APP_A_MOD_START
+        for sec in (3, 4, 5, 6, 7, 8, -1):
+            raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX, sec, APP_A_MOD_START)
+    finally:
+        cga_module.hashlib = real
     raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX[:7], 0)
     raises(EncodeError, cga_generate, APP_A_KEY, APP_A_ADDR, 0)
     raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX, 0, bytes(15))
@@ -242,7 +272,7 @@ def test_generate_refuses_sec_3_to_7_and_bad_arguments():
 
 def test_extensions_enter_both_hashes():
     ext = b"\xff\xfe\x00\x03abc" + b"\xff\xff\x00\x00"
-    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 1, None, 0, ext)
+    addr, params = cga_generate(APP_A_KEY, SEC2_PREFIX, 1, None, 0, ext, MAX_TRIES)
     assert params[25 + len(APP_A_KEY) :] == ext
     p = cga_verify(addr, params)
     assert p.extensions == ext
@@ -263,21 +293,32 @@ def test_extensions_enter_both_hashes():
 def test_extensions_change_hash2_of_appendix_a():
     # With an extension appended, the App. A modifier no longer yields 16 zero bits of
     # Hash2; the search moves on to another modifier.
-    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, APP_A_MOD_START, 0, WRAP_EXT)
+    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, APP_A_MOD_START, 0, WRAP_EXT, MAX_TRIES)
     assert params[:16] != APP_A_MOD_FINAL
     assert _sha1(APP_A_MOD_FINAL, bytes(9), APP_A_KEY, WRAP_EXT)[:2] != b"\x00\x00"
     cga_verify(addr, params)
 
 
 def test_modifier_counts_as_a_128_bit_integer_and_wraps():
+    # max_tries keeps a broken counter from searching forever.
     start = b"\xff" * 15 + b"\xfe"
-    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, start, 0, WRAP_EXT)
+    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, start, 0, WRAP_EXT, 10)
     assert params[:16] == bytes(16)
     cga_verify(addr, params)
-    # A carry out of the low octet reaches the upper octets.
-    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, bytes.fromhex("89a8a8b2e858d8b8f2633f44d2d4ceff"))
-    assert params[:15] != bytes.fromhex("89a8a8b2e858d8b8f2633f44d2d4ce")
-    assert int.from_bytes(params[:16], "big") > int.from_bytes(bytes.fromhex("89a8a8b2e858d8b8f2633f44d2d4ceff"), "big")
+    # From ...ceff a carry must reach the upper octets; the first Sec 1 modifier is 59355
+    # steps on (a counter that forgot the carry would come back to ...ce9b instead).
+    start = bytes.fromhex("89a8a8b2e858d8b8f2633f44d2d4ceff")
+    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, start, 0, b"", 100000)
+    assert params[:16] == bytes.fromhex("89a8a8b2e858d8b8f2633f44d2d5b6da")
+
+
+def test_max_tries_bounds_the_search():
+    # App. A needs two Hash2 computations from its starting modifier.
+    raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX, 1, APP_A_MOD_START, 0, b"", 1)
+    addr, params = cga_generate(APP_A_KEY, APP_A_PREFIX, 1, APP_A_MOD_START, 0, b"", 2)
+    assert addr == APP_A_ADDR and params == APP_A_PARAMS
+    for bad in (0, -1, 1.5):
+        raises(EncodeError, cga_generate, APP_A_KEY, APP_A_PREFIX, 1, APP_A_MOD_START, 0, b"", bad)
 
 
 def test_collision_retry_counts_up_to_two():

@@ -15,10 +15,13 @@ def _tmp(text):
     return path
 
 
+_DEFAULT_OPTS = {"interfaces": ["eth0"]}
+
+
 def _load(text, role="router", opts=None):
     path = _tmp(text)
     try:
-        return daemon.load_config(path, role, opts if opts is not None else {"interfaces": ["eth0"]})
+        return daemon.load_config(path, role, opts if opts is not None else _DEFAULT_OPTS)
     finally:
         os.remove(path)
 
@@ -26,7 +29,7 @@ def _load(text, role="router", opts=None):
 def _bad(text, role="router", opts=None):
     path = _tmp(text)
     try:
-        return raises(UsageError, daemon.load_config, path, role, opts if opts is not None else {"interfaces": ["eth0"]})
+        return raises(UsageError, daemon.load_config, path, role, opts if opts is not None else _DEFAULT_OPTS)
     finally:
         os.remove(path)
 
@@ -63,13 +66,15 @@ def test_no_interface_anywhere():
 def test_daemon_keys_are_split_from_engine_keys():
     cfg = _par()
     cfg.update({"role": "router", "interfaces": ["par-link", "bb0"], "rate_limit_pps": 5,
-                "routes": [{"prefix": "2001:db8:2::", "prefix_len": 64, "interface": "bb0", "mac": "02:00:00:00:b0:bb"}]})
+                "routes": [{"prefix": "2001:db8:2::", "prefix_len": 64, "interface": "bb0",
+                            "mac": "02:00:00:00:b0:bb"}]})
     engine_cfg, s = _load(json.dumps(cfg), "router", {})
     for k in daemon.DAEMON_KEYS:
         assert k not in engine_cfg
     assert s["interfaces"] == ["par-link", "bb0"] and s["rate_limit_pps"] == 5
     prefix, plen, ifname, mac = s["routes"][0]
-    assert plen == 64 and ifname == "bb0" and mac == bytes.fromhex("02000000b0bb") and prefix[:6] == bytes.fromhex("20010db80002")
+    assert plen == 64 and ifname == "bb0" and mac == bytes.fromhex("02000000b0bb")
+    assert prefix[:6] == bytes.fromhex("20010db80002")
     engine = daemon.build("router", engine_cfg)
     assert engine.address == bytes.fromhex(cfg["address"])
 

@@ -199,3 +199,37 @@ def test_parse_args_forms():
     raises(UsageError, daemon.parse_args, ["--frobnicate"])
     raises(UsageError, daemon.parse_args, ["--role", "mobile", "--config", "c", "--handover", "sideways"])
     raises(UsageError, daemon.parse_args, ["--send", "status"])
+
+
+def test_upper_layer_walks_hop_by_hop_and_destination_options():
+    assert daemon.upper_layer(_packet()) == (58, 40)
+    buf = bytearray(200)
+    off = ipv6.encode_header(buf, 0, 0, 60, 64, PCOA, PAR_LL)
+    off = ipv6.encode_dest_opts_hao(buf, off, 135, PCOA)
+    fbu = bytes(buf[:off]) + bytes(12)
+    assert daemon.upper_layer(fbu) == (135, 64)
+    mld = bytearray(_packet(dst=bytes.fromhex("ff020000000000000000000000000016"), payload=bytes(8) + bytes(8)))
+    mld[6] = 0  # Hop-by-Hop (router alert) then ICMPv6 143
+    mld[40] = 58
+    mld[41] = 0
+    mld[48] = 143
+    assert daemon.upper_layer(bytes(mld)) == (58, 48)
+    overrun = bytearray(_packet())
+    overrun[6] = 60
+    overrun[41] = 200  # claims 1608 octets
+    assert daemon.upper_layer(bytes(overrun)) == (-1, 0)
+
+
+def test_only_solicitations_and_mobility_headers_are_expensive():
+    assert daemon.expensive(_packet(payload=bytes([154, 0, 0, 0, 2, 0, 0, 0])))  # RtSolPr
+    assert daemon.expensive(_packet(payload=bytes([148, 0, 0, 0, 0, 0, 0, 0])))  # CPS
+    assert not daemon.expensive(_packet(payload=bytes([135, 0, 0, 0, 0, 0, 0, 0])))  # NS
+    mld = bytearray(_packet(payload=bytes(16)))
+    mld[6] = 0
+    mld[40] = 58
+    mld[48] = 143
+    assert not daemon.expensive(bytes(mld))
+    buf = bytearray(200)
+    off = ipv6.encode_header(buf, 0, 0, 60, 64, PCOA, PAR_LL)
+    off = ipv6.encode_dest_opts_hao(buf, off, 135, PCOA)
+    assert daemon.expensive(bytes(buf[:off]) + bytes(12))

@@ -149,10 +149,23 @@ def test_hke_key_differs_from_cga_key_and_never_signs():
     ident = E.Identity(E.mobile_cfg())
     spy = E.Spy("rsa_sign", "rsa_verify", "rsa_encrypt", "rsa_decrypt_implicit")
     try:
-        link = _ready()
+        link = E.pair()
+        # An unanswered RtSolPr and its retransmission, then the answered one.
+        _solicit(link)
+        mn = link.engine("MN")
+        link.at(mn.next_deadline())
+        link.call("MN", "poll")
+        link.run()
+        assert "rtsolpr-sent" in link.kinds("MN")[-3:] and link.kinds("MN")[-1] == "key-stored"
+        # A refresh before HK-LIFETIME runs out, and a handover.
+        link.at(mn.next_deadline())
+        link.call("MN", "poll")
+        link.run()
+        assert link.kinds("MN")[-1] == "key-stored"
         assert _handover(link)
     finally:
         spy.restore()
+    assert len(link.frames("MN", "rtsolpr")) == 3
     hke_spki = _hke_spki(_last_rtsolpr(link))
     hke = ident.hke_for(hke_spki)
     assert hke is not None and hke.public != ident.cga_key.public
@@ -161,15 +174,15 @@ def test_hke_key_differs_from_cga_key_and_never_signs():
     assert ident.cga_key.public in signers
     for s in signers:
         assert s == ident.cga_key.public or s == router_key.public
-    assert [c[1][0] for c in spy.of("rsa_decrypt_implicit")] == [hke]
+    assert [c[1][0] for c in spy.of("rsa_decrypt_implicit")] == [hke, hke]
     for c in spy.of("rsa_encrypt"):
         assert c[1][0] == hke.public and len(c[1][1]) == E.KEY_LEN[1]
     for c in spy.of("rsa_verify"):
         assert c[1][0] != hke.public
-    # On the wire: the RtSolPr is signed by the CGA key, whose key hash is not the HKE key's.
-    req = _last_rtsolpr(link)
-    assert bytes(E.rsa_sig(req).key_hash) == ident.cga_key.public.key_hash() != hke.public.key_hash()
-    assert E.signer(req) == ident.cga_key.public
+    # On the wire: every RtSolPr is signed by the CGA key, whose key hash is not the HKE key's.
+    for req in link.frames("MN", "rtsolpr"):
+        assert bytes(E.rsa_sig(req).key_hash) == ident.cga_key.public.key_hash() != hke.public.key_hash()
+        assert E.signer(req) == ident.cga_key.public
 
 
 def test_rtsolpr_layout():

@@ -27,10 +27,18 @@ def _reason(fn, *args):
 
 
 def _state(g):
-    """A deep snapshot of the guard's memory, in order."""
+    """A deep snapshot of everything the guard remembers."""
     return (
-        [(k, list(v)) for k, v in g._peers.items()],
-        [(k, v) for k, v in g._nonces.items()],
+        bytes(g._pkey),
+        bytes(g._pts),
+        bytes(g._pwall),
+        list(g._prd),
+        list(g._puse),
+        g._stamp,
+        bytes(g._nkey),
+        list(g._nseen),
+        bytes(g._nuse),
+        g._nnext,
     )
 
 
@@ -83,10 +91,10 @@ def test_timestamps_update_only_when_newer():
     g.commit(A, TS, N1, 0, WALL)
     # Older by one second but within 2 * fuzz: accepted, RDlast/TSlast unchanged.
     g.commit(A, TS - S, N2, 0, WALL)
-    assert g._peers[A] == [0, TS, WALL]
+    assert g.peer(A) == (0, TS, WALL)
     # Newer: both move.
     g.commit(A, TS + 10 * S, b"nonce3", 10_000, WALL + 10)
-    assert g._peers[A] == [10_000, TS + 10 * S, WALL + 10]
+    assert g.peer(A) == (10_000, TS + 10 * S, WALL + 10)
     # The drift bound now runs from the new values.
     now = 110_000
     assert _reason(g.check, A, TS + 10 * S + 97 * S + 1, b"n4", now, WALL + 110) is None
@@ -104,7 +112,8 @@ def test_exact_replay_is_dropped():
     # The pair is per source: another source may use the same nonce.
     assert _reason(g.check, B, TS, N1, 1, WALL) is None
     # Even when the peer entry is gone (evicted or stale), the nonce memory still catches it.
-    g._peers.pop(A)
+    g.forget(A)
+    assert g.peer(A) is None
     assert _reason(g.check, A, TS, N1, 2000, WALL + 2) == "replay"
     assert _reason(g.commit, A, TS, N1, 2000, WALL + 2) == "replay"
 
@@ -113,12 +122,15 @@ def test_nonce_memory_lasts_two_windows_then_expires():
     g = ReplayGuard(8)
     g.commit(A, TS, N1, 0, WALL)
     life = 2 * 301 * 1000
-    g._peers.pop(A)
+    g.forget(A)
     assert _reason(g.check, A, TS + 600 * S, N1, life - 1, WALL + 600) == "replay"
     assert _reason(g.check, A, TS + 600 * S, N1, life, WALL + 600) is None
-    # Expired nonces are purged by the next commit.
+    # Expired nonces no longer count, and may be accepted and remembered again.
     g.commit(B, TS + 602 * S, N2, life, WALL + 602)
-    assert g.nonce_count() == 1
+    assert g.nonce_count() == 2 and g.nonce_count(life) == 1
+    g.commit(A, TS + 600 * S, N1, life, WALL + 600)
+    assert g.nonce_count() == 2 and g.nonce_count(life) == 2
+    assert _reason(g.check, A, TS + 600 * S, N1, life + 1, WALL + 600) == "replay"
 
 
 def test_failed_check_or_commit_changes_nothing():
@@ -151,11 +163,11 @@ def test_peer_capacity_bound_and_lru_eviction():
         g.commit(_src(i), TS, None, i, WALL)
         assert g.peer_count() <= 4
     assert g.peer_count() == 4
-    assert sorted(g._peers) == [_src(i) for i in range(6, 10)]
+    assert [g.peer(_src(i)) is not None for i in range(10)] == [False] * 6 + [True] * 4
     # Touching the oldest makes it recent; the next newcomer evicts the one after it.
     g.commit(_src(6), TS, None, 20, WALL)
     g.commit(_src(10), TS, None, 21, WALL)
-    assert _src(6) in g._peers and _src(7) not in g._peers
+    assert g.peer(_src(6)) is not None and g.peer(_src(7)) is None
     # An evicted peer is judged as new again (far-future timestamp refused).
     assert _reason(g.check, _src(7), TS + 1000 * S, None, 22, WALL) == "timestamp"
     assert _reason(g.check, _src(8), TS + 1000 * S, None, 22, WALL) is None
@@ -181,8 +193,13 @@ def test_long_nonces_are_remembered_by_digest():
     assert _reason(g.check, A, TS, long1, 1, WALL) == "replay"
     assert _reason(g.check, A, TS, long2, 1, WALL) is None
     assert _reason(g.check, A, TS, memoryview(bytearray(long1)), 1, WALL) == "replay"
-    for k in g._nonces:
-        assert len(k) <= 16 + 1 + 20
+    # Slots are zero-padded: a nonce and the same nonce with a zero octet appended differ.
+    g.commit(A, TS, N1, 2, WALL)
+    assert _reason(g.check, A, TS, N1 + b"\x00", 3, WALL) is None
+    assert _reason(g.check, A, TS, N1[:5], 3, WALL) is None
+    assert _reason(g.check, A, TS, N1, 3, WALL) == "replay"
+    # Every slot is fixed-size: a long nonce cannot grow the memory.
+    assert len(g._nkey) == 37 * g.nonce_capacity
 
 
 def test_no_nonce_relies_on_the_timestamp_alone():
@@ -201,7 +218,7 @@ def test_monotonic_ticks_wrap():
     assert _reason(g.check, A, TS, N1, 500, WALL + 1) == "replay"
     assert _reason(g.check, A, TS + 1000 * S, N2, 500, WALL + 1) is None
     g.commit(A, TS + S, N2, 500, WALL + 1)
-    assert g._peers[A][0] == 500
+    assert g.peer(A)[0] == 500
 
 
 def test_stale_peer_is_judged_as_new():
@@ -219,8 +236,38 @@ def test_argument_errors():
     g = ReplayGuard(1)
     raises(DecodeError, g.check, A[:15], TS, N1, 0, WALL)
     raises(DecodeError, g.commit, A + b"\x00", TS, N1, 0, WALL)
+    raises(DecodeError, g.peer, A[:4])
+    for args in ((A, -1, N1, 0, WALL), (A, 1 << 64, N1, 0, WALL), (A, TS, N1, 0, 1.5), (A, TS, N1, 0.5, WALL)):
+        raises(EncodeError, g.check, *args)
+        raises(EncodeError, g.commit, *args)
+    assert g.peer_count() == 0 and g.nonce_count() == 0
     for bad in (0, -1, None, 1.5):
         raises(EncodeError, ReplayGuard, bad)
     raises(EncodeError, ReplayGuard, 1, 0)
     raises(EncodeError, ReplayGuard, 1, None, 0)
     raises(EncodeError, ReplayGuard, 1, None, 300, 1, 101)
+
+
+def test_slot_lookup_is_aligned_and_ignores_free_slots():
+    g = ReplayGuard(4, 4)
+    zero = bytes(16)
+    # Free slots are zero-filled; the unspecified address must not be found in them.
+    assert g.peer(zero) is None
+    assert _reason(g.check, zero, TS + 1000 * S, None, 0, WALL) == "timestamp"
+    g.commit(zero, TS, None, 0, WALL)
+    assert g.peer(zero) == (0, TS, WALL)
+    # Two neighbouring slots hold ...0001 | 0200...; the 16 octets straddling them are no peer.
+    g.commit(bytes(15) + b"\x01", TS, b"n1", 1, WALL)
+    g.commit(b"\x02" + bytes(15), TS, b"n2", 2, WALL)
+    straddle = bytes(14) + b"\x01\x02"
+    assert g.peer(straddle) is None
+    assert _reason(g.check, straddle, TS + 1000 * S, None, 3, WALL) == "timestamp"
+
+
+def test_memory_is_preallocated():
+    g = ReplayGuard(8, 16)
+    sizes = (len(g._pkey), len(g._pts), len(g._pwall), len(g._prd), len(g._puse), len(g._nkey), len(g._nseen), len(g._nuse))
+    for i in range(300):
+        g.commit(_src(i & 255), TS + i, bytes((i & 255, i >> 8)) * 3 + bytes(30), i, WALL)
+    assert sizes == (len(g._pkey), len(g._pts), len(g._pwall), len(g._prd), len(g._puse), len(g._nkey), len(g._nseen), len(g._nuse))
+    assert g.peer_count() == 8 and g.nonce_count() == 16

@@ -112,8 +112,11 @@ def _start_router(ns, target, tmp_path):
 
 
 @needs_netns
-@pytest.mark.parametrize("target,sig,name", [("cpython", signal.SIGTERM, "SIGTERM"), ("cpython", signal.SIGINT, "SIGINT"),
-                                             ("micropython", signal.SIGINT, "SIGINT")])
+@pytest.mark.parametrize("target,sig,name", [
+    ("cpython", signal.SIGTERM, "SIGTERM"),
+    ("cpython", signal.SIGINT, "SIGINT"),
+    ("micropython", signal.SIGINT, "SIGINT"),
+])
 def test_daemon_stops_cleanly_on_signals(veth_ns, tmp_path, target, sig, name):
     p, log = _start_router(veth_ns, target, tmp_path)
     try:

@@ -223,12 +223,14 @@ def _as_encode_error(fn, *args):
         raise EncodeError(e.msg)
 
 
-def cga_generate(spki, prefix, sec=1, modifier=None, collision_count=0, extensions=b""):
+def cga_generate(spki, prefix, sec=1, modifier=None, collision_count=0, extensions=b"", max_tries=None):
     """Generate a CGA (RFC 3972 §4); return (address 16 bytes, CGA Parameters bytes).
 
     spki: DER SubjectPublicKeyInfo. prefix: the 8-octet subnet prefix. sec: 0, 1 or 2
     (3-7 would take about 2^(16*Sec) hashes). modifier: 16 octets to start the search
-    from, random when None. extensions: RFC 4581 TLVs, hashed and carried after the key."""
+    from, random when None. extensions: RFC 4581 TLVs, hashed and carried after the key.
+    max_tries: a bound on Hash2 computations (None: search until found); EncodeError when
+    it runs out, so a device can cap the work and retry later from a new modifier."""
     if not isinstance(sec, int) or sec < 0 or sec > 7:
         raise EncodeError("Sec must be 0..7")
     if sec > _MAX_GEN_SEC:
@@ -246,6 +248,8 @@ def cga_generate(spki, prefix, sec=1, modifier=None, collision_count=0, extensio
     if tag != _TAG_SEQUENCE or kend != klen:
         raise EncodeError("public key must be exactly one DER SEQUENCE")
     _as_encode_error(_check_extensions, extensions, 0, len(extensions))
+    if max_tries is not None and (not isinstance(max_tries, int) or max_tries < 1):
+        raise EncodeError("max_tries must be a positive int or None")
 
     # One buffer serves the whole search: while the prefix and count are zero it is exactly
     # the Hash2 input, and the modifier is counted up in place without allocating.
@@ -257,10 +261,14 @@ def cga_generate(spki, prefix, sec=1, modifier=None, collision_count=0, extensio
     if sec:
         zeros = 2 * sec
         sha1 = hashlib.sha1
+        tries = 0
         while True:
             d = sha1(buf).digest()
             if _leading_zero_octets(d, zeros):
                 break
+            tries += 1
+            if max_tries is not None and tries >= max_tries:
+                raise EncodeError("no modifier found within max_tries")
             _increment(buf, _MOD_LEN)
     buf[_PREFIX_OFF:_COUNT_OFF] = prefix
     buf[_COUNT_OFF] = collision_count

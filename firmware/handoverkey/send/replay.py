@@ -1,7 +1,7 @@
 """SEND timestamp window and (source, nonce) replay memory (RFC 3971 §5.3.4, interpretations §4)."""
 
 import hashlib
-from collections import OrderedDict
+import struct
 
 from handoverkey._compat import const
 from handoverkey.errors import DecodeError, EncodeError, VerifyError
@@ -19,12 +19,14 @@ _TS_PER_S = const(65536)
 _TICKS_MASK = const(0x3FFFFFFF)
 _TICKS_HALF = const(0x20000000)
 
-# A peer entry older than this is forgotten and the peer is judged as new again: it keeps
+# A peer entry older than this is ignored and the peer is judged as new again: it keeps
 # millisecond differences far from the 2^29 aliasing limit above.
 _PEER_MAX_AGE_S = const(86400)
 
-# Nonces longer than this are remembered by their SHA-1, which bounds every entry's size.
-_NONCE_KEY_MAX = const(16)
+_ADDR = const(16)
+# Nonce slot: source (16) | length marker (1) | nonce, or SHA-1 of a longer one (20).
+_NONCE_MAX = const(16)
+_NSLOT = const(37)
 
 REASON_TIMESTAMP = "timestamp"
 REASON_REPLAY = "replay"
@@ -35,25 +37,22 @@ def _ms_diff(a, b):
     return ((a - b + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
 
 
-def _source_key(source):
-    if len(source) != 16:
-        raise DecodeError("source address length")
-    return bytes(source)
-
-
-def _nonce_key(skey, nonce):
-    n = len(nonce)
-    if n <= _NONCE_KEY_MAX:
-        # The length octet keeps a short nonce apart from the digest of a long one.
-        return skey + bytes((n,)) + bytes(nonce)
-    return skey + b"\xff" + hashlib.sha1(nonce).digest()
+def _find_slot(slab, used, key, width):
+    """Index of the used slot of `width` octets whose content equals key, or -1."""
+    i = slab.find(key)
+    while i >= 0:
+        if i % width == 0 and used[i // width]:
+            return i // width
+        i = slab.find(key, i + 1)
+    return -1
 
 
 class ReplayGuard:
-    """Per-peer (RDlast, TSlast) and recently seen (source, nonce) pairs, both strictly capped.
+    """Per-peer (RDlast, TSlast) and recently seen (source, nonce) pairs in preallocated slabs.
 
-    check() never changes state; commit() re-checks and records, and is meant to be called
-    only once the whole message (CGA, signature, everything else) has passed."""
+    All storage is allocated in the constructor and never grows, so a long-running node does
+    not fragment its heap. check() never changes state; commit() re-checks and records, and is
+    meant to be called only once the whole message (CGA, signature, ...) has passed."""
 
     def __init__(
         self,
@@ -80,40 +79,97 @@ class ReplayGuard:
         # A replay passes the window checks for at most Delta past the sender's clock, and that
         # clock may run Delta ahead of ours: remembering a nonce for 2 * (Delta + fuzz) covers it.
         self._nonce_life_ms = 2000 * (delta_s + fuzz_s)
-        self._peers = OrderedDict()  # source -> [rd_ms, ts, wall_s]
-        self._nonces = OrderedDict()  # source | nonce -> first seen, now_ms
+        # Peers: source address, TSlast and wall-clock seconds as packed u64/s64 (big ints would
+        # be heap objects on a 32-bit board), RDlast as ticks, and an LRU stamp (0 = free slot).
+        self._pkey = bytearray(_ADDR * capacity)
+        self._pts = bytearray(8 * capacity)
+        self._pwall = bytearray(8 * capacity)
+        self._prd = [0] * capacity
+        self._puse = [0] * capacity
+        self._stamp = 0
+        # Nonces: a ring written in arrival order, so the slot under the pointer is the oldest.
+        self._nkey = bytearray(_NSLOT * nonce_capacity)
+        self._nseen = [0] * nonce_capacity
+        self._nuse = bytearray(nonce_capacity)
+        self._nnext = 0
+
+    # -- introspection ------------------------------------------------------------------
 
     def peer_count(self):
-        return len(self._peers)
+        n = 0
+        for s in self._puse:
+            if s:
+                n += 1
+        return n
 
-    def nonce_count(self):
-        return len(self._nonces)
+    def nonce_count(self, now_ms=None):
+        """Occupied nonce slots; with now_ms, only those still inside the replay window."""
+        n = 0
+        for i in range(self.nonce_capacity):
+            if self._nuse[i] and (now_ms is None or self._nonce_live(i, now_ms)):
+                n += 1
+        return n
+
+    def peer(self, source):
+        """(RDlast ms, TSlast, wall_s) stored for source, or None."""
+        i = _find_slot(self._pkey, self._puse, _source_key(source), _ADDR)
+        if i < 0:
+            return None
+        return (self._prd[i], self._ts_at(i), self._wall_at(i))
+
+    def forget(self, source):
+        """Drop what is known about source (its nonces stay remembered until they expire)."""
+        i = _find_slot(self._pkey, self._puse, _source_key(source), _ADDR)
+        if i >= 0:
+            self._puse[i] = 0
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _ts_at(self, i):
+        return struct.unpack_from(">Q", self._pts, 8 * i)[0]
+
+    def _wall_at(self, i):
+        return struct.unpack_from(">q", self._pwall, 8 * i)[0]
 
     def _live_peer(self, skey, now_ms, wall_s):
-        entry = self._peers.get(skey)
-        if entry is None:
-            return None
-        age_ms = _ms_diff(now_ms, entry[0])
-        age_s = wall_s - entry[2]
+        i = _find_slot(self._pkey, self._puse, skey, _ADDR)
+        if i < 0:
+            return -1
+        age_ms = _ms_diff(now_ms, self._prd[i])
+        age_s = wall_s - self._wall_at(i)
         if age_ms < 0 or age_ms > _PEER_MAX_AGE_S * 1000 or age_s > _PEER_MAX_AGE_S or age_s < -_PEER_MAX_AGE_S:
-            return None
-        return entry
+            return -1
+        return i
 
-    def _seen(self, nkey, now_ms):
-        first = self._nonces.get(nkey)
-        # A negative age (a clock that went back) still counts as seen: fail closed.
-        return first is not None and _ms_diff(now_ms, first) < self._nonce_life_ms
+    def _nonce_live(self, i, now_ms):
+        # A negative age (a clock that went back) still counts as live: fail closed.
+        return _ms_diff(now_ms, self._nseen[i]) < self._nonce_life_ms
+
+    def _store_peer(self, i, now_ms, ts, wall_s):
+        self._prd[i] = now_ms
+        struct.pack_into(">Q", self._pts, 8 * i, ts)
+        struct.pack_into(">q", self._pwall, 8 * i, wall_s)
+
+    # -- the checks -----------------------------------------------------------------------
 
     def check(self, source, ts, nonce, now_ms, wall_s):
         """Raise VerifyError("replay") or VerifyError("timestamp") unless the message may be accepted.
 
-        source: 16-octet IPv6 source. ts: the Timestamp option value (48.16 fixed point).
-        nonce: the Nonce option value or None. Changes nothing."""
+        source: 16-octet IPv6 source. ts: the Timestamp option value (48.16 fixed point, u64).
+        nonce: the Nonce option value or None. now_ms: monotonic ms. wall_s: Unix seconds.
+        Changes nothing."""
         skey = _source_key(source)
-        if nonce is not None and self._seen(_nonce_key(skey, nonce), now_ms):
-            raise VerifyError(REASON_REPLAY)
-        entry = self._live_peer(skey, now_ms, wall_s)
-        if entry is None:
+        # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
+        if not isinstance(ts, int) or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
+            raise EncodeError("timestamp must be a u64 int")
+        if not isinstance(wall_s, int) or not isinstance(now_ms, int):
+            raise EncodeError("now_ms and wall_s must be ints")
+        if nonce is not None:
+            i = _find_slot(self._nkey, self._nuse, _nonce_slot(skey, nonce), _NSLOT)
+            if i >= 0 and self._nonce_live(i, now_ms):
+                raise VerifyError(REASON_REPLAY)
+        i = self._live_peer(skey, now_ms, wall_s)
+        if i < 0:
             # New peer: -Delta < RDnew - TSnew < +Delta.
             diff = wall_s * _TS_PER_S - ts
             if diff <= -self._delta or diff >= self._delta:
@@ -122,42 +178,64 @@ class ReplayGuard:
         # Known peer: TSnew + fuzz > TSlast + (RDnew - RDlast) * (1 - drift) - fuzz, with the
         # elapsed time in ms turned into 1/65536 s and the percentage cleared of its division:
         # 100000 * (TSnew - TSlast + 2 fuzz) > elapsed_ms * 65536 * (100 - drift%).
-        elapsed = _ms_diff(now_ms, entry[0])
-        if 100000 * (ts - entry[1] + self._fuzz2) <= elapsed * _TS_PER_S * self._keep:
+        elapsed = _ms_diff(now_ms, self._prd[i])
+        if 100000 * (ts - self._ts_at(i) + self._fuzz2) <= elapsed * _TS_PER_S * self._keep:
             raise VerifyError(REASON_TIMESTAMP)
 
     def commit(self, source, ts, nonce, now_ms, wall_s):
         """Check again, then record the accepted message; raises like check() and then changes nothing."""
         self.check(source, ts, nonce, now_ms, wall_s)
         skey = _source_key(source)
-        peers = self._peers
-        entry = self._live_peer(skey, now_ms, wall_s)
-        if entry is None:
-            if skey in peers:
-                peers.pop(skey)
-            while len(peers) >= self.capacity:
-                peers.pop(next(iter(peers)))
-            peers[skey] = [now_ms, ts, wall_s]
-        else:
-            # Pop and re-insert marks it most recent (MicroPython's OrderedDict has no move_to_end).
-            peers.pop(skey)
-            peers[skey] = entry
+        self._stamp += 1
+        i = self._live_peer(skey, now_ms, wall_s)
+        if i < 0:
+            # A stale entry for this source is reused; otherwise a free slot, otherwise the LRU one.
+            i = _find_slot(self._pkey, self._puse, skey, _ADDR)
+            if i < 0:
+                use = self._puse
+                i = 0
+                j = 1
+                while j < self.capacity and use[i]:
+                    if not use[j] or use[j] < use[i]:
+                        i = j
+                    j += 1
+                self._pkey[_ADDR * i : _ADDR * (i + 1)] = skey
+            self._store_peer(i, now_ms, ts, wall_s)
+        elif ts > self._ts_at(i):
             # RFC 3971 §5.3.4.2: update RDlast and TSlast only when TSnew > TSlast.
-            if ts > entry[1]:
-                entry[0] = now_ms
-                entry[1] = ts
-                entry[2] = wall_s
+            self._store_peer(i, now_ms, ts, wall_s)
+        self._puse[i] = self._stamp
         if nonce is not None:
-            nonces = self._nonces
-            nkey = _nonce_key(skey, nonce)
-            if nkey in nonces:
-                nonces.pop(nkey)
-            # Entries go in at increasing now_ms, so expired ones gather at the front.
-            while nonces:
-                oldest = next(iter(nonces))
-                if _ms_diff(now_ms, nonces[oldest]) < self._nonce_life_ms:
-                    break
-                nonces.pop(oldest)
-            while len(nonces) >= self.nonce_capacity:
-                nonces.pop(next(iter(nonces)))
-            nonces[nkey] = now_ms
+            slot = _nonce_slot(skey, nonce)
+            old = _find_slot(self._nkey, self._nuse, slot, _NSLOT)
+            if old >= 0:
+                # Only an expired copy can be here (a live one failed check); free its slot.
+                self._nuse[old] = 0
+            n = self._nnext
+            self._nkey[_NSLOT * n : _NSLOT * (n + 1)] = slot
+            self._nseen[n] = now_ms
+            self._nuse[n] = 1
+            n += 1
+            self._nnext = 0 if n == self.nonce_capacity else n
+
+
+def _source_key(source):
+    if len(source) != _ADDR:
+        raise DecodeError("source address length")
+    return bytes(source)
+
+
+def _nonce_slot(skey, nonce):
+    """The fixed-size slot content for (source, nonce)."""
+    slot = bytearray(_NSLOT)
+    slot[0:_ADDR] = skey
+    n = len(nonce)
+    if n <= _NONCE_MAX:
+        # The length octet keeps a short nonce apart from the digest of a long one, and the
+        # zero padding after a short nonce apart from a longer nonce ending in zeros.
+        slot[_ADDR] = n
+        slot[_ADDR + 1 : _ADDR + 1 + n] = nonce
+    else:
+        slot[_ADDR] = 0xFF
+        slot[_ADDR + 1 : _ADDR + 21] = hashlib.sha1(nonce).digest()
+    return slot

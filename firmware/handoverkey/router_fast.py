@@ -1,0 +1,142 @@
+"""CPython only: Router.handle's fast path for an FBU in the layout every mobile node sends.
+
+Loaded by Router on CPython and never on MicroPython, so it is not part of a board image and
+may slice freely (CPython copies a few dozen octets faster than it runs a bytecode loop).
+
+The frame must be `bytes` and carry exactly: an IPv6 header whose Next Header is Destination
+Options; the Destination Options header ipv6.encode_dest_opts_hao writes (PadN(2), Home
+Address), followed by the Mobility Header; an FBU whose options are an optional PadN(0) +
+Alternate Care-of Address, at most one Pad1 or PadN, then BADF last. On that input every check
+is the general path's, in the same order, with the same outcome (events and frames): the
+general path (ipv6.decode_packet, verify_upper, mh.decode_mh, Router._on_mh) accepts exactly
+these frames and decides the same, and both end in Router._fbu_verified. Anything else, and
+any frame the general path would drop before the key lookup (not for this router, bad
+checksum, malformed), returns None and is handled by the general path from the start.
+
+The MAC is HMAC (RFC 2104) from inner and outer hash states that have absorbed the padded key,
+kept with the key table slot (KeyTable.attach, cleared when the key changes), so a check copies
+those states instead of hashing the key blocks again; it is compared with hmac.compare_digest
+(constant time, like the general path's XOR loop).
+"""
+
+import hashlib
+import hmac
+
+from . import algorithms
+
+# Each AT's hash (interpretations §1). An AT missing here takes the general path.
+_HASH = {algorithms.AT_HMAC_SHA1: hashlib.sha1, algorithms.AT_HMAC_SHA256: hashlib.sha256}
+_BLOCK = 64  # SHA-1 and SHA-256 block size
+_IPAD = b"\x36" * _BLOCK
+_OPAD = b"\x5c" * _BLOCK
+
+_compare = hmac.compare_digest
+_from_bytes = int.from_bytes
+_ZERO2 = b"\x00\x00"
+_MH = 64  # the Mobility Header's offset: IPv6 header (40) + Destination Options with the HAO (24)
+_OPTS = _MH + 12  # its first option, after the FBU message data
+_MIN = _MH + 16  # the shortest MH this path looks at; anything shorter takes the general path
+_DOPT = b"\x87\x02\x01\x02"  # Next Header 135 (MH), Hdr Ext Len 2, PadN with 2 octets ...
+_HAO = b"\xc9\x10"  # ... then the Home Address option, 16 octets
+# The words of those six octets, for the checksum below.
+_DOPT_WORDS = 0x8702 + 0x0102 + 0xC910
+
+
+def _keyed(hash_ctor, key):
+    """(inner, outer) hash objects that have absorbed the padded key: HMAC (RFC 2104) up to
+    the message, to be copied for each MAC."""
+    if len(key) > _BLOCK:
+        key = hash_ctor(key).digest()
+    k = key + bytes(_BLOCK - len(key))
+    inner = hash_ctor(bytes(a ^ b for a, b in zip(k, _IPAD)))
+    outer = hash_ctor(bytes(a ^ b for a, b in zip(k, _OPAD)))
+    return inner, outer
+
+
+def fbu_fast(router, frame, now_ms):
+    """(frames, events) as Router.handle would return them, or None for the general path."""
+    if type(frame) is not bytes:
+        return None
+    n = len(frame)
+    if (
+        n < _MIN
+        or frame[6] != 60
+        or frame[66] != 8
+        or frame[0] & 0xF0 != 0x60
+        or frame[40:44] != _DOPT
+        or frame[46:48] != _HAO
+    ):
+        return None
+    end = 40 + ((frame[4] << 8) | frame[5])
+    mlen = end - _MH
+    if end > n or mlen < 16 or (frame[65] + 1) << 3 != mlen:
+        return None
+    dst = frame[24:40]
+    if dst != router.address and dst != router.link_local:
+        return None
+    # Upper-layer checksum, the Home Address as the pseudo-header source (RFC 6275 §6.1.1):
+    # Destination, Home Address and MH words plus length and Next Header, modulo 0xFFFF. As
+    # 2^16 = 1 modulo 0xFFFF, octets 24..end read as one integer sum to the same as their
+    # 16-bit words, so the Destination Options words in between (40..48) are taken back out.
+    # The MH length is a multiple of 8: no odd octet, and the 32-bit length adds as itself.
+    if (
+        _from_bytes(frame[24:end], "big") - _DOPT_WORDS - ((frame[44] << 8) | frame[45]) + mlen + 135
+    ) % 0xFFFF:
+        return None
+    pcoa = frame[48:64]
+    # Options: [PadN(0) Alternate CoA] [Pad1 | PadN] BADF, as mh.decode_mh walks them.
+    p = _OPTS
+    if end - p >= 20 and frame[p] == 1 and frame[p + 1] == 0 and frame[p + 2] == 3 and frame[p + 3] == 16:
+        ncoa = frame[p + 4 : p + 20]
+        p += 20
+    else:
+        ncoa = frame[8:24]
+    if p >= end:
+        return None
+    o = frame[p]
+    if o == 0:
+        p += 1
+    elif o == 1:
+        if end - p < 2 or end - p - 2 < frame[p + 1]:
+            return None
+        p += 2 + frame[p + 1]
+    if end - p < 2 or frame[p] != 21:
+        return None
+    blen = frame[p + 1]
+    rest = end - p - 2
+    if rest < 5 or (blen != rest and blen + 4 != rest):
+        return None
+    auth = p + 6
+    alen_got = end - auth
+    table = router.table
+    slot = table.lookup(pcoa, now_ms)
+    if slot < 0:
+        return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "no-key"})]
+    mac = table.attachment(slot)
+    if mac is None:
+        at = table.at(slot)
+        ctor = _HASH.get(at)
+        if ctor is None:
+            return None
+        mac = (at, algorithms.auth_len(at)) + _keyed(ctor, bytes(table.key(slot)))
+        table.attach(slot, mac)
+    at, alen, inner, outer = mac
+    if (
+        frame[p + 2] or frame[p + 3] or frame[p + 4] or frame[p + 5]  # SPI 0: a SEND handover key
+        or alen_got != alen
+        or (blen != alen + 4 and blen != alen)
+    ):
+        return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "badf"})]
+    i = inner.copy()
+    i.update(b"".join((ncoa, dst, frame[_MH : _MH + 4], _ZERO2, frame[_MH + 6 : auth])))
+    o = outer.copy()
+    o.update(i.digest())
+    if not _compare(o.digest()[:alen], frame[auth:end]):
+        return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "mac"})]
+    frames = []
+    events = []
+    router._fbu_verified(
+        pcoa, ncoa, (frame[70] << 8) | frame[71], frame[72], (frame[74] << 8) | frame[75], at, slot,
+        frame[8:24], dst, now_ms, frames, events,
+    )
+    return frames, events
