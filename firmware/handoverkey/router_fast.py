@@ -79,9 +79,7 @@ def fbu_fast(router, frame, now_ms):
     # 2^16 = 1 modulo 0xFFFF, octets 24..end read as one integer sum to the same as their
     # 16-bit words, so the Destination Options words in between (40..48) are taken back out.
     # The MH length is a multiple of 8: no odd octet, and the 32-bit length adds as itself.
-    if (
-        _from_bytes(frame[24:end], "big") - _DOPT_WORDS - ((frame[44] << 8) | frame[45]) + mlen + 135
-    ) % 0xFFFF:
+    if (_from_bytes(frame[24:end], "big") % 0xFFFF - _DOPT_WORDS - ((frame[44] << 8) | frame[45]) + mlen + 135) % 0xFFFF:
         return None
     pcoa = frame[48:64]
     # Options: [PadN(0) Alternate CoA] [Pad1 | PadN] BADF, as mh.decode_mh walks them.

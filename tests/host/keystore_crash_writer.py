@@ -17,7 +17,8 @@ import sys
 WALL0 = 1811808000
 CAPACITY = 64
 PER_BATCH = 6
-LONG_S = 100000
+LONG_S = 30000  # below the 65535 s restore cap, so restored expiries are exact
+MEDIUM_S = 95  # restored at WALL0 + 100 (the test): kept from batch 7 on, dropped before
 SHORT_S = 2
 
 
@@ -34,7 +35,7 @@ def batch(table, seed, b):
     now_ms = b * 1000
     for i in range(PER_BATCH):
         at = (b + i) & 1
-        life = SHORT_S if i == 0 else LONG_S
+        life = SHORT_S if i == 0 else MEDIUM_S if i == 1 else LONG_S
         table.put(addr(b * 16 + i), material(seed, b, i, 4), at, material(seed, b, 100 + i, 32 if at else 20),
                   now_ms + life * 1000, now_ms)
     if b >= 2:
