@@ -35,5 +35,15 @@ fixtures: $(STAMP)
 	$(PY) -m hostsim.keys
 	$(PY) -m hostsim.pki
 
+# Coverage-guided fuzzing (tests/fuzz/run.py): every target for FUZZ_RUNS inputs, one after
+# another on one core, with per-target totals. atheris is installed into the venv if missing.
+# Long (tens of minutes); FUZZ_TARGETS=ipv6,router narrows it, FUZZ_RUNS=100000 shortens it.
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?=
+.PHONY: fuzz
+fuzz: $(STAMP)
+	@$(PY) -c "import atheris" 2>/dev/null || $(PY) -m pip install -q 'atheris>=2.3,<4'
+	$(PY) tests/fuzz/run.py --all --runs $(FUZZ_RUNS) $(if $(FUZZ_TARGETS),--targets $(FUZZ_TARGETS))
+
 clean:
 	rm -rf $(VENV) build *.egg-info

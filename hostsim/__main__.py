@@ -14,6 +14,7 @@ COMMANDS = (
     ("bench", "benchmarks against the physical limits"),
     ("footprint", "bytecode sizes and heap use on MicroPython"),
     ("netns", "run the daemons in Linux network namespaces over real kernel links"),
+    ("sidechannel", "time the mobile node on valid vs invalid HK Reply padding, with a statistical test"),
 )
 
 

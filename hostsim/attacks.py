@@ -1068,3 +1068,7 @@ def run_attack(name, target="cpython"):
 def run_all(target="cpython", only=None):
     for name in (only or names()):
         yield run_attack(name, target)
+
+
+# The restart-* scenarios (the PAR's key store across a restart) register themselves here.
+from . import attacks_restart  # noqa: E402,F401

@@ -36,7 +36,8 @@ holds wall-clock seconds, converted with the (now_ms, wall_s) pair the caller gi
     at restore     remaining = exp_wall - wall_s - 1; dropped unless >= 1 s, capped at 65535 s
                    expires_ms = now_ms + remaining * 1000
 Each step rounds towards earlier expiry (wall_s is a whole second of a clock that is up to one
-second further on), so a restored key expires up to about 2 s early and never late. A wall clock
+second further on, and the table keeps whole seconds), so a restored key expires less than 3 s
+earlier per checkpoint/restore cycle than it would have, and never later. A wall clock
 that reads earlier than the checkpoint's own time is refused ("clock"): the downtime, and with it
 how much lifetime is left, is unknown, so keeping keys would risk keeping them too long.
 

@@ -1,7 +1,8 @@
 """The MicroPython half of `python -m hostsim bench`: run as `micropython hostsim/upy/bench.py DATA.json`.
 
 DATA (written by hostsim/cmd_bench.py) holds one key size's router config, RtSolPrs, HKE keys
-with ciphertexts, and FBUs. Prints one JSON object of timings (microseconds, best round):
+with ciphertexts, and the mobile node whose FBUs are timed. Prints one JSON object of timings
+(microseconds on a CPU: wall time less the time spent waiting for one; best round):
 
   prov_us / prov_pow_us        Router.handle(RtSolPr) -> PrRtAdv, all frames of a round, and the
                                bare pow() cost of the same RSA work: for each RtSolPr the router
@@ -33,12 +34,25 @@ def _rand_below(n, size):
     return int.from_bytes(os.urandom(size), "big") % n
 
 
+def _run_delay_us():
+    # Linux: nanoseconds this process spent runnable but waiting for a CPU (2nd field of
+    # /proc/self/schedstat, brought up to date each time the process is scheduled in).
+    try:
+        with open("/proc/self/schedstat") as f:
+            return int(f.read().split()[1]) // 1000
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _timed(fn, *args):
-    # (microseconds, result); a collection first, so every round starts from the same heap state.
+    """(microseconds on a CPU, result): wall time minus the time spent waiting for a CPU, as the
+    machine is shared. A collection first, so every round starts from the same heap state."""
     gc.collect()
+    w = _run_delay_us()
     t = time.ticks_us()
     r = fn(*args)
-    return time.ticks_diff(time.ticks_us(), t), r
+    t = time.ticks_diff(time.ticks_us(), t)
+    return t - (_run_delay_us() - w), r
 
 
 def _reply_key(prrtadv, hke):

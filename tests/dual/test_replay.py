@@ -38,7 +38,6 @@ def _state(g):
         bytes(g._nkey),
         list(g._nseen),
         bytes(g._nuse),
-        g._nnext,
     )
 
 
@@ -125,9 +124,10 @@ def test_nonce_memory_lasts_two_windows_then_expires():
     g.forget(A)
     assert _reason(g.check, A, TS + 600 * S, N1, life - 1, WALL + 600) == "replay"
     assert _reason(g.check, A, TS + 600 * S, N1, life, WALL + 600) is None
-    # Expired nonces no longer count, and may be accepted and remembered again.
+    # An expired nonce no longer counts, and its slot is the first to be reused.
+    assert g.nonce_count() == 1 and g.nonce_count(life) == 0
     g.commit(B, TS + 602 * S, N2, life, WALL + 602)
-    assert g.nonce_count() == 2 and g.nonce_count(life) == 1
+    assert g.nonce_count() == 1 and g.nonce_count(life) == 1
     g.commit(A, TS + 600 * S, N1, life, WALL + 600)
     assert g.nonce_count() == 2 and g.nonce_count(life) == 2
     assert _reason(g.check, A, TS + 600 * S, N1, life + 1, WALL + 600) == "replay"
@@ -179,8 +179,9 @@ def test_nonce_capacity_bound():
         g.commit(A, TS, bytes((i,)) * 6, i, WALL)
         assert g.nonce_count() <= 3
     assert g.nonce_count() == 3
-    assert _reason(g.check, A, TS, bytes((9,)) * 6, 11, WALL) == "replay"
-    assert _reason(g.check, A, TS, bytes((6,)) * 6, 11, WALL) is None
+    # The three most recent are remembered; the older ones were evicted oldest first.
+    for i in range(10):
+        assert _reason(g.check, A, TS, bytes((i,)) * 6, 11, WALL) == ("replay" if i >= 7 else None), i
     # Default nonce capacity is twice the peer capacity.
     assert ReplayGuard(5).nonce_capacity == 10
 
@@ -237,7 +238,7 @@ def test_argument_errors():
     raises(DecodeError, g.check, A[:15], TS, N1, 0, WALL)
     raises(DecodeError, g.commit, A + b"\x00", TS, N1, 0, WALL)
     raises(DecodeError, g.peer, A[:4])
-    for args in ((A, -1, N1, 0, WALL), (A, 1 << 64, N1, 0, WALL), (A, TS, N1, 0, 1.5), (A, TS, N1, 0.5, WALL)):
+    for args in ((A, -1, N1, 0, WALL), (A, 1 << 64, N1, 0, WALL), (A, TS, N1, 0, 1.5), (A, TS, N1, 0.5, WALL), (A, TS, N1, 0, -1), (A, TS, N1, 0, 1 << 62)):
         raises(EncodeError, g.check, *args)
         raises(EncodeError, g.commit, *args)
     assert g.peer_count() == 0 and g.nonce_count() == 0

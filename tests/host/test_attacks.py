@@ -34,6 +34,7 @@ EXPECTED = {
     "missing-timestamp", "missing-nonce", "zero-length-option", "truncated-option", "unknown-nonce",
     "uncertified-router-key", "certificate-outside-range", "bid-down-at", "fbu-wrong-mac", "fbu-unknown-pcoa",
     "fbu-expired-key", "flood-distinct-cgas",
+    "restart-tampered-store", "restart-replayed-store", "restart-kill-during-checkpoint",  # hostsim/attacks_restart.py
 }
 
 

@@ -10,6 +10,7 @@ from .mac import ct_equal, hmac_sha1, hmac_sha256  # noqa: F401  (part of the ba
 from .rsakey import MAX_BITS, MIN_BITS, RsaPrivateKey, bit_len, gcd, inverse
 
 _SIEVE_LIMIT = const(2000)
+_BLIND_USES = const(32)  # private operations per random blinding pair (OpenSSL: 32 too)
 _small_primes = None  # built on the first key generation, not at import
 
 
@@ -31,26 +32,44 @@ def _random_below(n, low=2):
     return low + int.from_bytes(os.urandom(nbytes), "big") % (n - low)
 
 
-def private_op(priv, x):
-    """x^d mod n for 0 <= x < n: blinded, through the CRT, and checked with the public exponent."""
+def _blinding(priv):
+    """A fresh blinding pair [r^e mod n, r^-1 mod n, uses left] for a random r."""
     n = priv.n
-    e = priv.e
-    # Blinding: work on x * r^e, so the timing of the exponentiations is unrelated to x.
     for _ in range(4):
         r = _random_below(n)
         try:
-            rinv = inverse(r, n)
-            break
+            return [pow(r, priv.e, n), inverse(r, n), _BLIND_USES]
         except CryptoError:
             # r shares a factor with n; only a broken random source gets here.
             continue
-    else:
-        raise CryptoError("no blinding factor")
-    xb = x * pow(r, e, n) % n
+    raise CryptoError("no blinding factor")
+
+
+def private_op(priv, x):
+    """x^d mod n for 0 <= x < n: blinded, through the CRT, and checked with the public exponent.
+
+    Blinding (as OpenSSL's BN_BLINDING): the exponentiations work on x * r^e and the result is
+    multiplied by r^-1, so their timing is unrelated to x. A fresh r costs a modular inverse,
+    which in bytecode is a large part of a 1024-bit CRT; so the pair is kept with the key and
+    squared after each use ((r^2)^e and (r^2)^-1 are again a pair), and a new random pair
+    replaces it every _BLIND_USES uses."""
+    n = priv.n
+    e = priv.e
+    b = getattr(priv, "_blind", None)
+    if b is None or b[2] <= 0:
+        b = _blinding(priv)
+        priv._blind = b
+    a = b[0]
+    ai = b[1]
+    # Advance the pair before it is used, so no pair ever blinds two inputs.
+    b[0] = a * a % n
+    b[1] = ai * ai % n
+    b[2] -= 1
+    xb = x * a % n
     m1 = pow(xb, priv.dp, priv.p)
     m2 = pow(xb, priv.dq, priv.q)
     h = priv.qinv * (m1 - m2) % priv.p
-    y = (m2 + h * priv.q) * rinv % n
+    y = (m2 + h * priv.q) * ai % n
     # A fault in one CRT half would let anyone who sees y factor n (Boneh-DeMillo-Lipton);
     # the public-exponent check costs one short exponentiation.
     if pow(y, e, n) != x:

@@ -241,6 +241,7 @@ class RsaPrivateKey:
         self.bits = self.public.bits
         self._hkey = None  # a backend's own key object, built on first use and kept
         self._ir_key = None  # SHA-256(I2OSP(d, k)) for implicit rejection, see pkcs1.py
+        self._blind = None  # the pure backend's blinding pair, see pure.private_op
 
     def pkcs1(self):
         """DER RSAPrivateKey (RFC 8017 A.1.2), version 0."""

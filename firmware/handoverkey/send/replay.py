@@ -87,11 +87,10 @@ class ReplayGuard:
         self._prd = [0] * capacity
         self._puse = [0] * capacity
         self._stamp = 0
-        # Nonces: a ring written in arrival order, so the slot under the pointer is the oldest.
+        # Nonces: fixed slots, a free or expired one reused first, else the oldest evicted.
         self._nkey = bytearray(_NSLOT * nonce_capacity)
         self._nseen = [0] * nonce_capacity
         self._nuse = bytearray(nonce_capacity)
-        self._nnext = 0
 
     # -- introspection ------------------------------------------------------------------
 
@@ -145,6 +144,21 @@ class ReplayGuard:
         # A negative age (a clock that went back) still counts as live: fail closed.
         return _ms_diff(now_ms, self._nseen[i]) < self._nonce_life_ms
 
+    def _nonce_victim(self, now_ms):
+        """A free or expired nonce slot, else the one remembered longest."""
+        best = 0
+        best_age = -1
+        for i in range(self.nonce_capacity):
+            if not self._nuse[i]:
+                return i
+            age = _ms_diff(now_ms, self._nseen[i])
+            if age >= self._nonce_life_ms:
+                return i
+            if age > best_age:
+                best = i
+                best_age = age
+        return best
+
     def _store_peer(self, i, now_ms, ts, wall_s):
         self._prd[i] = now_ms
         struct.pack_into(">Q", self._pts, 8 * i, ts)
@@ -162,8 +176,8 @@ class ReplayGuard:
         # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
         if not isinstance(ts, int) or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
             raise EncodeError("timestamp must be a u64 int")
-        if not isinstance(wall_s, int) or not isinstance(now_ms, int):
-            raise EncodeError("now_ms and wall_s must be ints")
+        if not isinstance(now_ms, int) or not isinstance(wall_s, int) or wall_s < 0 or wall_s >= 1 << 62:
+            raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
         if nonce is not None:
             i = _find_slot(self._nkey, self._nuse, _nonce_slot(skey, nonce), _NSLOT)
             if i >= 0 and self._nonce_live(i, now_ms):
@@ -207,16 +221,13 @@ class ReplayGuard:
         self._puse[i] = self._stamp
         if nonce is not None:
             slot = _nonce_slot(skey, nonce)
-            old = _find_slot(self._nkey, self._nuse, slot, _NSLOT)
-            if old >= 0:
-                # Only an expired copy can be here (a live one failed check); free its slot.
-                self._nuse[old] = 0
-            n = self._nnext
+            # Only an expired copy can still be here (a live one failed check): reuse its slot.
+            n = _find_slot(self._nkey, self._nuse, slot, _NSLOT)
+            if n < 0:
+                n = self._nonce_victim(now_ms)
             self._nkey[_NSLOT * n : _NSLOT * (n + 1)] = slot
             self._nseen[n] = now_ms
             self._nuse[n] = 1
-            n += 1
-            self._nnext = 0 if n == self.nonce_capacity else n
 
 
 def _source_key(source):
