@@ -165,3 +165,23 @@ def test_authenticator_matches():
         raises(EncodeError, alg.authenticator_matches, 2, JEFE, good, WHAT)
 
     _each_backend(check)
+
+
+def test_an_added_row_takes_part_in_negotiation():
+    # Adding an AT is one registry row. A hypothetical AT 9, stronger than both, shows that
+    # the fallback picks the weakest AT that is at least as strong, not the strongest.
+    saved = alg._REGISTRY
+    try:
+        alg._REGISTRY = saved + ((9, "HMAC-TEST", 32, 16, 30, "hmac_sha256"),)
+        alg._rows = None
+        assert alg.is_supported(9) and alg.key_len(9) == 32
+        assert alg.negotiate(0, {1, 9}) == 1
+        assert alg.negotiate(0, [9, 1]) == 1
+        assert alg.negotiate(0, {9}) == 9
+        assert alg.negotiate(1, {0, 9}) == 9
+        assert alg.negotiate(9, {0, 1}) is None
+        assert alg.authenticator(9, JEFE, WHAT) == alg.authenticator(1, JEFE, WHAT)
+    finally:
+        alg._REGISTRY = saved
+        alg._rows = None
+    assert not alg.is_supported(9)

@@ -320,6 +320,57 @@ def test_pin_does_not_stop_expiry_and_replacement_unpins():
         assert t.pinned_count() == 0
 
 
+def test_attachment_is_cleared_whenever_the_key_changes():
+    # The router keeps a pre-keyed MAC as a slot's attachment; a stale one would verify FBUs
+    # with a key the table no longer holds, so every path that changes or frees a key clears it.
+    t = KeyTable(2, portable=False)
+    s = put(t, 1)
+    t.attach(s, "mac1")
+    assert t.lookup(addr(1), 0) == s and t.attachment(s) == "mac1"
+    t.pin(s)
+    t.unpin(s)
+    assert t.peek(addr(1), 0) == s and t.attachment(s) == "mac1"
+    assert put(t, 1) == s and t.attachment(s) is None  # replaced
+    t.attach(s, "mac1")
+    t.remove(addr(1))
+    # Freeing drops it at once: it holds key-derived state that must not outlive the key.
+    assert t.attachment(s) is None
+    assert t.attachment(put(t, 2)) is None  # reuses the removed slot
+    t.attach(t.peek(addr(2), 0), "mac2")
+    s3 = put(t, 3, life_ms=1000)
+    t.attach(s3, "mac3")
+    assert t.lookup(addr(3), 1000) == -1  # expired and freed by lookup
+    assert t.attachment(s3) is None
+    s4 = put(t, 4, now=1000, life_ms=1000)
+    assert s4 == s3 and t.attachment(s4) is None
+    t.attach(s4, "mac4")
+    assert t.expire(2000) == 1
+    s5 = put(t, 5, now=2000)
+    assert s5 == s4 and t.attachment(s5) is None
+    t.attach(s5, "mac5")
+    # Full: the least recently used (2) is evicted and its slot reused; 5 keeps its attachment.
+    s2 = t.peek(addr(2), 2000)
+    s6 = put(t, 6, now=2000)
+    assert s6 == s2 and t.attachment(s6) is None
+    assert t.attachment(s5) == "mac5"
+    t.attach(s6, "mac6")
+    s7 = put(t, 7, now=2000, life_ms=1000)  # evicts 5, now the least recently used
+    assert s7 == s5 and t.attachment(s7) is None
+    t.attach(s7, "mac7")
+    # Full with an expired entry (7): the sweep frees it, and the reused slot starts clean.
+    s8 = put(t, 8, now=3000)
+    assert s8 == s7 and t.attachment(s8) is None and t.attachment(s6) == "mac6"
+    t.remove(addr(8))
+    raises(EncodeError, t.attach, s8, "late")
+
+
+def test_portable_table_keeps_no_attachments():
+    t = KeyTable(4, portable=True)
+    s = put(t, 1)
+    t.attach(s, "mac")
+    assert t.attachment(s) is None
+
+
 def test_bytes_per_entry_within_64():
     for n in (1, 2, 3, 7, 64, 255, 256, 1000, 4096):
         t = KeyTable(n)

@@ -523,8 +523,8 @@ def t_config(data):
     role = "router" if data[0] & 1 else "mobile"
     try:
         cfg = json.loads(bytes(data[1:]).decode())
-    except (ValueError, UnicodeError):
-        return  # not JSON: the json module's business, not the firmware's
+    except Exception:  # noqa: BLE001 - not JSON (or nested past the parser's limit): not the firmware's business
+        return
     try:
         build_engine(role, cfg)
     except EncodeError:
