@@ -10,7 +10,7 @@ from .errors import CryptoError, DecodeError, EncodeError
 
 ROUTER_KEYS = (
     "key", "link_local", "cga_params", "address", "cert_path", "anchor_names",
-    "lla", "ats", "hk_lifetime", "table_capacity", "neighbors", "min_bits",
+    "lla", "ats", "hk_lifetime", "table_capacity", "neighbors", "min_bits", "key_protect",
 )
 MOBILE_KEYS = (
     "cga_key", "pcoa", "pcoa_params", "ncoa", "link_local", "trust_anchors", "router_address",
@@ -130,6 +130,7 @@ def build_router(cfg):
         table_capacity=_int(cfg, "table_capacity", 256, 1, 65535),
         neighbors=neighbors,
         min_bits=_int(cfg, "min_bits", 1024, 512, 4096),
+        key_protect_s=_int(cfg, "key_protect", 600, 0, 86400),
     )
 
 

@@ -508,6 +508,18 @@ class KeyTable:
             self._min_exp = exp_s
         return s
 
+    def eviction_candidate(self, now_ms):
+        """The slot put() would evict to make room for a new address, or -1 when there is room
+        (a never-used or freed slot, or an expired entry, which this frees). Lets the owner
+        decide whether a newcomer may displace that entry (the router's flood control)."""
+        if self._n < self.capacity:
+            return -1
+        self._sweep(now_ms // 1000)
+        if self._n < self.capacity:
+            return -1
+        e = self._ends
+        return e[1] if e[1] != _NIL else e[3]
+
     def remove(self, addr):
         """Drop the entry for `addr`, live or expired; True if there was one."""
         if len(addr) != ADDR_LEN:

@@ -18,6 +18,8 @@ from .wire import icmp, ipv6, mh, ndopt
 HK_LIFETIME_S = 43200  # RFC 5269 §3.7
 FBU_LIFETIME_MAX_S = 300  # longest forwarding a PAR grants for one FBU
 FORWARDING_CAPACITY = 256
+# A full key table lets a newcomer displace a key only once that key is this old (flood control).
+KEY_PROTECT_S = 600
 
 _HOP_LIMIT_ND = const(255)
 _NH_ICMPV6 = const(58)
@@ -64,6 +66,7 @@ class Router:
         neighbors=(),
         replay_capacity=64,
         min_bits=1024,
+        key_protect_s=KEY_PROTECT_S,
     ):
         if len(link_local) != 16 or len(address) != 16:
             raise EncodeError("router addresses must be 16 octets")
@@ -85,6 +88,7 @@ class Router:
         self.replay = ReplayGuard(replay_capacity)
         self.neighbors = list(neighbors)
         self.min_bits = min_bits
+        self.key_protect_s = key_protect_s
         # PCoA -> [NCoA, expires_ms, last sequence number]: the forwarding an accepted FBU set up.
         self.forwarding = {}
         self._tx = bytearray(_TX_BUF)
@@ -237,6 +241,9 @@ class Router:
             expires_ms = table.expiry_ms(slot)
             reused = True
         else:
+            if slot < 0 and not self._room_for_new_key(now_ms):
+                events.append(("rtsolpr-no-key", {"source": mn, "reason": "table-full"}))
+                return None
             key = crypto.random_bytes(algorithms.key_len(at))
             expires_ms = now_ms + self.hk_lifetime_s * 1000
             table.put(mn, key_hash, at, key, expires_ms, now_ms)
@@ -247,6 +254,22 @@ class Router:
         enc = crypto.rsa_encrypt(hke, key)
         events.append(("key-provisioned", {"mn": mn, "at": at, "lifetime": lifetime, "reused": reused}))
         return at, lifetime, enc
+
+    def _room_for_new_key(self, now_ms):
+        """Flood control for a full table: a newcomer may displace only the least recently used
+        unpinned key, and only once that key is older than key_protect_s. Keys in use (an FBU
+        verified with them) are pinned. So a flood of valid CGAs can take free slots but
+        cannot push out keys that legitimate nodes were given recently or are using; while
+        every key is young the newcomer is answered without a key (RFC 5269 §3.2 allows no
+        provisioning; it says nothing of a full table) and may ask again later."""
+        table = self.table
+        victim = table.eviction_candidate(now_ms)
+        if victim < 0:
+            return True
+        if table.is_pinned(victim):
+            return False
+        born_ms = table.expiry_ms(victim) - self.hk_lifetime_s * 1000
+        return now_ms - born_ms >= self.key_protect_s * 1000
 
     def _neighbor_for(self, frame, msg):
         for o in msg.find_all(ndopt.OPT_LLA):
@@ -381,6 +404,8 @@ class Router:
             fwds[pcoa] = [ncoa, now_ms + lifetime * 1000, seq]
         else:
             fwds.pop(pcoa, None)
+        # The key is in use: keep it from being evicted by newcomers (flood control).
+        self.table.pin(slot)
         events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime}))
         if flags & mh.FBU_A:
             key = bytes(self.table.key(slot))

@@ -493,3 +493,28 @@ def test_hke_key_must_match_cga_key():
         assert ident.hke[0].public.e == ident.cga_key.public.e
         reply, key = _provision(router, ident, par, now_ms=now)
         assert len(key) == 32
+
+
+def test_full_table_protects_young_and_used_keys():
+    """Flood control: with the table full, a newcomer CGA is answered without a key while the
+    least recently used key is younger than key_protect; afterwards it may displace it, unless
+    that key is in use (an FBU verified with it pins it). A refused newcomer changes nothing."""
+    mn, mn2, par = _mn(), _mn2(), _par()
+    router = E.make_router(table_capacity=1, key_protect=600)
+    _, key = _provision(router, mn, par, now_ms=0)
+    before = router.snapshot()
+    frames, events = _send(router, _request(mn2, par, now_ms=1000), 1000)
+    assert _kinds(events) == ["rtsolpr-no-key"] and events[0][1]["reason"] == "table-full"
+    assert E.hk_reply(_only(frames)) is None
+    assert router.snapshot() == before
+    # Older than key_protect and never used: the newcomer displaces it.
+    _, key2 = _provision(router, mn2, par, now_ms=601000)
+    assert [e[0] for e in router.snapshot()["keys"]] == [mn2.pcoa]
+    # A key in use is pinned and survives a later newcomer even when old.
+    router = E.make_router(table_capacity=1, key_protect=600)
+    _, key = _provision(router, mn, par, now_ms=0)
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 1), 2000)
+    assert _kinds(events) == ["fbu-accepted"]
+    frames, events = _send(router, _request(mn2, par, now_ms=700000), 700000)
+    assert _kinds(events) == ["rtsolpr-no-key"]
+    assert [e[0] for e in router.snapshot()["keys"]] == [mn.pcoa]

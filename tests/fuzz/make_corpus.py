@@ -112,7 +112,7 @@ def add_frame(c, frame, engines=True):
         pkt = None
     if engines:
         shape = _shape(frame)
-        for t in ("router", "mobile_prrtadv", "mobile_fback"):
+        for t in ("router", "mobile_prrtadv", "mobile_fback", "mobile_cpa"):
             c.add(t, b"\x01" + frame, shape)
     if pkt is None:
         return
@@ -228,7 +228,8 @@ def main(argv):
     fx = T.fixture()
     seeds = fx.seeds()
     # The fixture's own frames go to their engine corpora whatever their shape.
-    for state, target in (("router", "router"), ("prrtadv", "mobile_prrtadv"), ("fback", "mobile_fback")):
+    for state, target in (("router", "router"), ("cpa", "mobile_cpa"), ("prrtadv", "mobile_prrtadv"),
+                          ("fback", "mobile_fback")):
         for f in seeds[state]:
             c.add(target, b"\x01" + f)
             c.add(target, b"\x00" + f)

@@ -25,6 +25,9 @@ Engine targets (input: one control octet, then an IPv6 frame; see fixup()):
   router          the PAR engine after a legitimate provisioning of the mobile node
   mobile_prrtadv  the mobile node waiting for the PrRtAdv that answers its RtSolPr
   mobile_fback    the mobile node waiting for the FBack that answers its FBU
+  mobile_cpa      the mobile node discovering the PAR's certification path, holding the first
+                  CPA (the intermediate certificate) and waiting for the second (the router's):
+                  a CPA that completes the path runs certpath.validate_path
 Invariant: handle() returns (list of frames, list of (kind, dict) events) and raises nothing;
 every frame it sends decodes and has a correct checksum; the key table (and the forwarding
 table, the MN's state) part of snapshot() is unchanged unless an event says why
@@ -596,6 +599,7 @@ class EngineFixture:
     states, each kept as a Checkpoint:
 
     router   the PAR after provisioning the MN (key table: one key) and answering its RtSolPr
+    cpa      the MN after its CPS, holding the first of the two CPAs
     prrtadv  the MN that sent that RtSolPr and waits for the PrRtAdv (held back by the link)
     fback    the MN holding the key, after sending a predictive FBU, waiting for the FBack
 
@@ -615,13 +619,22 @@ class EngineFixture:
         self.par = link.engine("PAR")
         self.mn = link.engine("MN")
         link.call("MN", "attach")
+        link.run(hold=("cpa",))
+        self.cpa = list(link.held)
+        check(len(self.cpa) == 2, "fixture: two CPAs held")
+        link.held = []
+        out = link.deliver("MN", self.cpa[0])
+        check(out == ([], []), "fixture: first CPA taken silently")
+        self.cp = {"cpa": Checkpoint(self.mn, share)}
+        out = link.deliver("MN", self.cpa[1])
+        check([e[0] for e in out[1]][:2] == ["path-validated", "rtsolpr-sent"], "fixture: path validated")
         link.run(hold=("prrtadv",))
         check(len(link.held) == 1, "fixture: one PrRtAdv held")
         self.prrtadv = link.held.pop()
         self.rtsolpr = link.frames("MN", "rtsolpr")[-1]
         self.cps = link.frames("MN", "cps")
-        self.cpa = link.frames("PAR", "cpa")
-        self.cp = {"router": Checkpoint(self.par, share), "prrtadv": Checkpoint(self.mn, share)}
+        self.cp["router"] = Checkpoint(self.par, share)
+        self.cp["prrtadv"] = Checkpoint(self.mn, share)
         ident = E.Identity(E.mobile_cfg())
         hke_spki = E.hk_request(self.rtsolpr).spki
         self.fresh_rtsolpr = E.make_rtsolpr(ident, self.par.link_local, bytes(hke_spki), nonce=b"\x5a" * 6,
@@ -639,7 +652,7 @@ class EngineFixture:
         self.wall_s = link.wall_s
         self.current = {}
         self.before = {}
-        for state, engine in (("router", self.par), ("prrtadv", self.mn), ("fback", self.mn)):
+        for state, engine in (("router", self.par), ("cpa", self.mn), ("prrtadv", self.mn), ("fback", self.mn)):
             self.cp[state].rollback()
             self.before[state] = (engine.snapshot(), engine.next_deadline())
         self.current = {"router": "router", "mobile": "fback"}
@@ -648,6 +661,7 @@ class EngineFixture:
     def seeds(self):
         return {
             "router": [self.rtsolpr, self.fresh_rtsolpr, self.fbu] + self.cps,
+            "cpa": [self.cpa[1], self.cpa[0]],
             "prrtadv": [self.prrtadv] + self.cpa,
             "fback": list(self.fbacks),
         }
@@ -684,10 +698,12 @@ class EngineFixture:
             if snap1["keys"] != snap0["keys"]:
                 check("key-stored" in kinds, "mobile key store changed without key-stored")
             if snap1["state"] != snap0["state"] or dl1 != dl0:
-                check("key-stored" in kinds or "fback-accepted" in kinds or "fback-refused" in kinds,
-                      "mobile state or timer changed without an event that says so")
-            check(snap1["router_certified"] == snap0["router_certified"], "mobile router certification changed")
-        dirty = snap1 != snap0 or dl1 != dl0
+                check("key-stored" in kinds or "fback-accepted" in kinds or "fback-refused" in kinds
+                      or "path-validated" in kinds, "mobile state or timer changed without an event that says so")
+            if snap1["router_certified"] != snap0["router_certified"]:
+                check("path-validated" in kinds, "mobile router certification changed without path-validated")
+        # A CPA changes the node's collection of certificates without an event: always roll back.
+        dirty = snap1 != snap0 or dl1 != dl0 or state == "cpa"
         for k in kinds:
             if k not in SAFE_KINDS:
                 dirty = True
@@ -718,6 +734,10 @@ def t_mobile_fback(data):
     fixture().run("fback", data)
 
 
+def t_mobile_cpa(data):
+    fixture().run("cpa", data)
+
+
 TARGETS = {
     "ipv6": t_ipv6,
     "ndopt": t_ndopt,
@@ -733,12 +753,14 @@ TARGETS = {
     "router": t_router,
     "mobile_prrtadv": t_mobile_prrtadv,
     "mobile_fback": t_mobile_fback,
+    "mobile_cpa": t_mobile_cpa,
 }
 
 # In a fixed order (MicroPython dicts do not keep insertion order).
 NAMES = ("ipv6", "ndopt", "icmp", "mh", "cga", "x509", "asn1", "spki", "pkcs8", "pkcs1", "config",
-         "router", "mobile_prrtadv", "mobile_fback")
-ENGINE_TARGETS = ("router", "mobile_prrtadv", "mobile_fback")
+         "router", "mobile_prrtadv", "mobile_fback", "mobile_cpa")
+ENGINE_TARGETS = ("router", "mobile_prrtadv", "mobile_fback", "mobile_cpa")
+_STATE = {"router": "router", "mobile_prrtadv": "prrtadv", "mobile_fback": "fback", "mobile_cpa": "cpa"}
 
 
 def run_one(name, data):
@@ -752,8 +774,7 @@ def outcome(name, data):
     interpreters): "ok", "finding:<what>", "crash:<ExceptionType>", or the event kinds."""
     try:
         if name in ENGINE_TARGETS:
-            state = {"router": "router", "mobile_prrtadv": "prrtadv", "mobile_fback": "fback"}[name]
-            kinds = fixture().run(state, data)
+            kinds = fixture().run(_STATE[name], data)
             return "events:" + ",".join(kinds)
         TARGETS[name](data)
         return "ok"

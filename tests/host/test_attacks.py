@@ -19,12 +19,6 @@ from hostsim.__main__ import main as hostsim_main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Engine gap (reported to the lead): the PAR's key table is a plain LRU and the router never pins a
-# key in use, so a flood of capacity-many valid CGAs evicts the legitimate MN's key. The check is
-# not weakened: the test is expected to fail until the router protects keys in use, and then
-# (strict) this marker has to go.
-FLOOD_GAP = pytest.mark.xfail(
-    strict=True, reason="engine gap: router LRU evicts the legitimate key under a flood of valid CGAs (no pinning)")
 FLOOD = "flood-distinct-cgas"
 ALL = attacks.names()
 NOT_FLOOD = [n for n in ALL if n != FLOOD]
@@ -50,7 +44,7 @@ def assert_defended(r):
     assert r["checks"] or r["name"] == FLOOD
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=FLOOD_GAP) if n == FLOOD else n for n in ALL])
+@pytest.mark.parametrize("name", ALL)
 def test_attack_cpython(name):
     r = attacks.run_attack(name, "cpython")
     assert r["name"] == name and r["target"] == "cpython"
@@ -79,7 +73,6 @@ def test_json_on_micropython():
     assert r.returncode == 0, r.stdout
 
 
-@FLOOD_GAP
 def test_flood_on_micropython():
     r = run_cli("--json", "--target", "micropython", "--only", FLOOD)
     (x,) = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]

@@ -129,11 +129,12 @@ def test_same_verdicts_with_either_role_in_micropython(tmp_path, router, mobile)
 
 
 def test_demo_fails_when_the_par_rejects(tmp_path, monkeypatch):
-    """The demo's exit status follows the PAR's verdict: break the MAC check and it must fail."""
+    """The demo's exit status follows the PAR's verdict: make the MN's MACs wrong and it must fail."""
     from handoverkey import algorithms
     from hostsim import cmd_demo
 
-    monkeypatch.setattr(algorithms, "authenticator_matches", lambda *a: False)
+    real_mac = algorithms.mac
+    monkeypatch.setattr(algorithms, "mac", lambda at, key, *parts: bytes(b ^ 1 for b in real_mac(at, key, *parts)))
 
     class Args:
         target, router_target, mobile_target, key_bits, at, mode = "cpython", None, None, 1024, 1, "predictive"
