@@ -171,7 +171,9 @@ class Runner:
         env = dict(os.environ, MICROPYPATH=image_dir + ":" + self.driver_dir)
         cmd = [self.mpy, "-X", "heapsize=%s" % heap, "-m", "footprint", mode, role, self.data]
         if modules:
-            cmd.append(",".join(modules))
+            path = os.path.join(self.data, "%s_modules.txt" % role)
+            _write(path, "\n".join(modules) + "\n")
+            cmd.append(path)
         # cwd: an empty directory, so nothing but the image is importable.
         return subprocess.run(cmd, env=env, cwd=self.driver_dir, capture_output=True, text=True, timeout=900)
 

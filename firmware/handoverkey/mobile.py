@@ -29,6 +29,7 @@ FBU_LIFETIME_S = 30
 TIMESTAMP_DELTA_S = 300
 # Ask for a new key when this fraction of HK-LIFETIME is left (RFC 5269 §3.3 "prior to expiring").
 _REFRESH_DIVISOR = const(10)
+_REFRESH_LAST_MS = const(500)  # the last refresh of a key, this long before it expires
 _MAX_PENDING = const(4)  # outstanding RtSolPr nonces remembered
 
 _HOP_LIMIT_ND = const(255)
@@ -455,13 +456,21 @@ class MobileNode:
         key = crypto.rsa_decrypt_implicit(pending.hke, reply.enc_key, algorithms.key_len(at))
         router_ll = bytes(pkt.src)
         expires_ms = now_ms + reply.lifetime * 1000
+        old = self.keys.find(self.router_address, self.pcoa, now_ms)
+        # A refresh that brought back the same key (the router MUST return a live key, RFC 5269
+        # §3.2) cannot extend it: ask again just before it expires, when the router, whose copy
+        # is older than ours by the round trip, has less than a second left and makes a new one.
+        same_key = old is not None and crypto.ct_equal(old.key, key)
         self.keys.put([self.router_address, router_ll], self.pcoa, at, key, expires_ms, now_ms)
         self._pending = []
         self.state = "ready"
         if self.keylog:
             events.append(("keylog", {"line": keylog_handover_key(self.pcoa, self.router_address, at, key)}))
         events.append(("key-stored", {"router": self.router_address, "pcoa": self.pcoa, "at": at, "lifetime": reply.lifetime}))
-        refresh_ms = expires_ms - (reply.lifetime * 1000) // _REFRESH_DIVISOR
+        if same_key:
+            refresh_ms = expires_ms - _REFRESH_LAST_MS
+        else:
+            refresh_ms = expires_ms - (reply.lifetime * 1000) // _REFRESH_DIVISOR
         self._set_timer(refresh_ms, "refresh")
 
     # -- FBU / FBack (RFC 5269 §3.4, RFC 5568 §6.2) --

@@ -140,11 +140,19 @@ class Router:
         for pcoa in [p for p, f in self.forwarding.items() if now_ms >= f[1]]:
             del self.forwarding[pcoa]
             events.append(("forwarding-ended", {"pcoa": pcoa}))
+            # RFC 5269 §3.6: the PAR MUST discard the key once forwarding for the PCoA times out.
+            if self.table.remove(pcoa):
+                events.append(("key-discarded", {"pcoa": pcoa}))
         return [], events
 
     def next_deadline(self):
-        # Keys and forwarding expire lazily on lookup; poll() is housekeeping, not a protocol timer.
-        return None
+        """When forwarding next times out (its key goes with it); keys past HK-LIFETIME expire
+        lazily on lookup, so they need no timer."""
+        first = None
+        for f in self.forwarding.values():
+            if first is None or f[1] < first:
+                first = f[1]
+        return first
 
     def snapshot(self):
         """The protocol state a test compares before and after an input (keys and forwarding)."""
@@ -236,7 +244,13 @@ class Router:
         """Reuse the key of this CGA and CGA public key while valid, else make one (RFC 5269 §3.2, §3.6)."""
         table = self.table
         slot = table.lookup(mn, now_ms)
-        if slot >= 0 and table.at(slot) == at and table.fingerprint_matches(slot, key_hash):
+        # Reuse only with at least a second left, so the Key Lifetime sent is never longer than the key.
+        if (
+            slot >= 0
+            and table.at(slot) == at
+            and table.fingerprint_matches(slot, key_hash)
+            and table.expiry_ms(slot) - now_ms >= 1000
+        ):
             key = bytes(table.key(slot))
             expires_ms = table.expiry_ms(slot)
             reused = True

@@ -2,15 +2,16 @@
 
 Compiled to .mpy and run from an image directory by hostsim/cmd_footprint.py:
 
-    micropython -X heapsize=N -m footprint MODE ROLE DATA_DIR [MODULES]
+    micropython -X heapsize=N -m footprint MODE ROLE DATA_DIR [MODULES_FILE]
 
 MODE run     the scripted run of ROLE; prints "OK" and exits 0 only if every step did what it
              should (a MemoryError or any wrong outcome exits non-zero): this is what the
              heap-size bisection runs
 MODE trace   the same, then prints the handoverkey modules in sys.modules (the role's image)
-MODE stats   imports MODULES (comma-separated) first and reports the heap in use after that
-             import, then the run, with the heap use of one provisioning and one FBU check
-             (router) or of each step (mobile); prints one JSON object
+MODE stats   imports the modules named in MODULES_FILE (one a line: a long command-line
+             argument crashes the unix port) and reports the heap in use after that import,
+             then the run, with the heap use of one provisioning and one FBU check (router)
+             or of each step (mobile); prints one JSON object
 
 The router run: the PAR's engine (2048-bit key) with its key table filled to capacity by
 KeyTable.put, then a CPS (-> CPA), two RtSolPrs from 2048-bit mobile nodes (-> PrRtAdv with a
@@ -195,7 +196,7 @@ def main(argv):
     stats = None
     if mode == "stats":
         stats = {}
-        for name in argv[4].split(","):
+        for name in _read(argv[4], "r").split():
             __import__(name)
         from handoverkey import crypto
 

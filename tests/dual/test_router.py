@@ -518,3 +518,24 @@ def test_full_table_protects_young_and_used_keys():
     frames, events = _send(router, _request(mn2, par, now_ms=700000), 700000)
     assert _kinds(events) == ["rtsolpr-no-key"]
     assert [e[0] for e in router.snapshot()["keys"]] == [mn.pcoa]
+
+
+def test_key_discarded_when_forwarding_times_out():
+    """3.6-8: the PAR discards the key once FMIPv6 forwarding for the PCoA times out; the
+    forwarding expiry is the engine's next deadline, and an FBU after it finds no key."""
+    mn, par = _mn(), _par()
+    router = E.make_router()
+    _, key = _provision(router, mn, par, now_ms=0)
+    assert router.next_deadline() is None
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 1), 2000)
+    assert _kinds(events) == ["fbu-accepted"]
+    lifetime = events[0][1]["lifetime"]
+    assert router.next_deadline() == 2000 + lifetime * 1000
+    assert router.poll(2000 + lifetime * 1000 - 1, E.wall(0)) == ([], [])
+    assert [e[0] for e in router.snapshot()["keys"]] == [mn.pcoa]
+    frames, events = router.poll(2000 + lifetime * 1000, E.wall(0))
+    assert frames == [] and _kinds(events) == ["forwarding-ended", "key-discarded"]
+    assert router.snapshot() == {"keys": [], "forwarding": []}
+    assert router.next_deadline() is None
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 2), 2000 + lifetime * 1000 + 1)
+    assert _kinds(events) == ["fbu-rejected"] and events[0][1]["reason"] == "no-key"

@@ -2,7 +2,7 @@
 
 from .._compat import const
 from ..errors import DecodeError, EncodeError
-from .cursor import put_u32
+from .ndopt import put_u32
 
 IPPROTO_MH = const(135)
 MH_FBU = const(8)

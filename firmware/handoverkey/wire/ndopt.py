@@ -2,7 +2,6 @@
 
 from .._compat import const
 from ..errors import DecodeError, EncodeError
-from .cursor import put_u32
 
 OPT_SLLA = const(1)  # Source Link-layer Address (RFC 4861)
 OPT_TLLA = const(2)  # Target Link-layer Address (RFC 4861)
@@ -45,6 +44,18 @@ MAX_OPTIONS = const(32)
 
 _MAX_OPT = const(2040)  # Length is one octet of 8-octet units
 _KEY_HASH = const(16)
+
+
+def put_u32(buf, p, v):
+    """Store a value already known to fit in 32 bits; callers check ranges and room.
+
+    The same as cursor.put_u32, kept here (and used by mh.py) so that the engines' images need
+    not carry cursor.py's Reader and Writer, which no engine uses."""
+    hi = v >> 16
+    buf[p] = hi >> 8
+    buf[p + 1] = hi & 0xFF
+    buf[p + 2] = (v >> 8) & 0xFF
+    buf[p + 3] = v & 0xFF
 
 
 def walk(buf, off, end, max_options=MAX_OPTIONS):
