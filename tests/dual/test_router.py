@@ -539,3 +539,16 @@ def test_key_discarded_when_forwarding_times_out():
     assert router.next_deadline() is None
     _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 2), 2000 + lifetime * 1000 + 1)
     assert _kinds(events) == ["fbu-rejected"] and events[0][1]["reason"] == "no-key"
+
+
+def test_no_reuse_in_the_last_second():
+    """A key is handed out again only with at least a second left: the Key Lifetime field counts
+    whole seconds, so a shorter remainder would promise the node a key the router has dropped."""
+    mn, par = _mn(), _par()
+    router = E.make_router(hk_lifetime=10)
+    _, first = _provision(router, mn, par, now_ms=0)
+    frames, events = _send(router, _request(mn, par, hke=mn.hke[1], now_ms=9000), 9000)
+    assert events[0][1]["reused"] is True and E.hk_reply(_only(frames)).lifetime == 1
+    frames, events = _send(router, _request(mn, par, hke=mn.hke[1], now_ms=9500), 9500)
+    assert events[0][1]["reused"] is False and E.hk_reply(_only(frames)).lifetime == 10
+    assert E.decrypt_reply(_only(frames), mn.hke[1]) != first
