@@ -228,6 +228,12 @@ def is_rtsolpr(frame, src=None):
         src is None or bytes(pkt.src) == src)
 
 
+def is_prrtadv_from(frame, src):
+    """True for a PrRtAdv sent from `src` (each one cost its sender an RSA signature)."""
+    pkt, msg = icmp_of(frame)
+    return msg is not None and msg.subtype == icmp.SUB_PRRTADV and bytes(pkt.src) == src
+
+
 def hk_reply_of(frame):
     """(dst, HkReplyOption) when the frame is a PrRtAdv carrying a Handover Key Reply, else None."""
     pkt, msg = icmp_of(frame)
@@ -981,10 +987,11 @@ def a_flood(sc):
     rejected = []
     if max_keys > cap:
         rejected.append("PAR key table grew to %d entries (capacity %d)" % (max_keys, cap))
-    if served + len(sc.events(m, "PAR", "rtsolpr-rejected")) + len(sc.events(m, "PAR", "rtsolpr-no-key")) < size:
+    limited = len(sc.events(m, "PAR", "rate-limited"))
+    if served + len(sc.events(m, "PAR", "rtsolpr-rejected")) + len(sc.events(m, "PAR", "rtsolpr-no-key")) + limited < size:
         rejected.append("PAR stopped answering during the flood")
-    sc.notes.append("flood of %d valid CGAs (%d keys, Sec 0) against capacity %d: %d keys handed out, table max %d"
-                    % (size, len(FLOOD_KEYS), cap, served, max_keys))
+    sc.notes.append("flood of %d valid CGAs (%d keys, Sec 0) against capacity %d: %d keys handed out, %d rate-limited, "
+                    "table max %d" % (size, len(FLOOD_KEYS), cap, served, limited, max_keys))
     intact = sc.unchanged(before, after, whole_table=False)
     if intact and evicted_at is not None:
         sc.notes.append("legitimate key evicted by flood RtSolPr #%d" % evicted_at)
@@ -1050,6 +1057,9 @@ def run_attack(name, target="cpython"):
         plan["hk_lifetime"] = EXPIRY_LIFETIME_S
     if name == "flood-distinct-cgas":
         plan["table_capacity"] = FLOOD_CAPACITY
+        # This scenario is about the key table's eviction policy, so the rate limits (the
+        # flood-rate scenario's subject) are opened wide enough for the flood to fill it.
+        plan["router_extra"] = {"rtsolpr_rate": 10000, "rtsolpr_burst": 10000}
     t0 = time.monotonic()
     sc = None
     try:
@@ -1072,3 +1082,5 @@ def run_all(target="cpython", only=None):
 
 # The restart-* scenarios (the PAR's key store across a restart) register themselves here.
 from . import attacks_restart  # noqa: E402,F401
+# The flood-rate scenario (thousands of RtSolPrs a second) likewise.
+from . import attacks_flood  # noqa: E402,F401

@@ -72,7 +72,7 @@ class Plan:
     """The parameters of one scenario run."""
 
     def __init__(self, key_bits=2048, at=1, mode="predictive", router_target="cpython", mobile_target="cpython",
-                 keylog=False, wall_start=FIXED_WALL_S, hk_lifetime=43200, table_capacity=256):
+                 keylog=False, wall_start=FIXED_WALL_S, hk_lifetime=43200, table_capacity=256, router_extra=None):
         if key_bits not in MN_KEYS:
             raise ValueError("key bits must be one of %s" % sorted(MN_KEYS))
         self.key_bits = key_bits
@@ -84,6 +84,7 @@ class Plan:
         self.wall_start = wall_start
         self.hk_lifetime = hk_lifetime
         self.table_capacity = table_capacity
+        self.router_extra = dict(router_extra or {})  # more router config keys (e.g. rate limits)
 
 
 def router_config(name, plan):
@@ -110,6 +111,7 @@ def router_config(name, plan):
         "hk_lifetime": plan.hk_lifetime,
         "table_capacity": plan.table_capacity,
         "neighbors": neighbors,
+        **plan.router_extra,
     }
 
 

@@ -11,6 +11,7 @@ from .errors import CryptoError, DecodeError, EncodeError
 ROUTER_KEYS = (
     "key", "link_local", "cga_params", "address", "cert_path", "anchor_names",
     "lla", "ats", "hk_lifetime", "table_capacity", "neighbors", "min_bits", "key_protect",
+    "rtsolpr_rate", "rtsolpr_burst", "source_rate", "source_burst",
 )
 MOBILE_KEYS = (
     "cga_key", "pcoa", "pcoa_params", "ncoa", "link_local", "trust_anchors", "router_address",
@@ -131,6 +132,10 @@ def build_router(cfg):
         neighbors=neighbors,
         min_bits=_int(cfg, "min_bits", 1024, 512, 4096),
         key_protect_s=_int(cfg, "key_protect", 600, 0, 86400),
+        rtsolpr_rate=_int(cfg, "rtsolpr_rate", 50, 0, 100000),
+        rtsolpr_burst=_int(cfg, "rtsolpr_burst", 50, 1, 100000),
+        source_rate=_int(cfg, "source_rate", 2, 0, 100000),
+        source_burst=_int(cfg, "source_burst", 16, 1, 100000),
     )
 
 

@@ -26,9 +26,11 @@ Store file (big-endian), encrypt-then-MAC:
    44   C  AES-256-CBC(K_enc, IV, entries | PKCS#7 padding)
  44+C  32  HMAC-SHA256(K_mac, octets 0 .. 43+C)
 An entry is 61 octets: address (16), key fingerprint (4, the first octets of the SEND Key Hash
-of the CGA key), AT (1), handover key (32, key_len(AT) used, the rest zero), expiry as Unix
-seconds (8). Entries are in the table's LRU order (least recent first), so putting them back in
-file order rebuilds the same order; pins are not kept (keytable.items()).
+of the CGA key), AT and flags (1: AT in bits 0-3, bit 4 set when the key was pinned, i.e. in use
+and protected from eviction by the router's flood control; other bits zero), handover key (32,
+key_len(AT) used, the rest zero), expiry as Unix seconds (8). Entries are in the table's LRU
+order (unpinned keys least recent first, then pinned ones likewise, keytable.items()), so putting
+them back in file order and re-pinning rebuilds the same order and the same protection.
 
 Expiry. The table keeps monotonic milliseconds, which mean nothing after a restart, so the file
 holds wall-clock seconds, converted with the (now_ms, wall_s) pair the caller gives at each end:
@@ -48,7 +50,7 @@ Order of checks in restore (nothing is decrypted before the MAC verifies):
     the table's capacity and the ciphertext length;
     the generation against the anti-replay floor; the wall clock against the checkpoint's;
     decryption, the PKCS#7 padding (checked in constant time, crypto/aes.py), the plaintext
-    length against the count, each entry (registered AT, key padding zero).
+    length against the count, each entry (registered AT, no unknown flag, key padding zero).
 Only then are entries put into the table. Reasons, stable tokens for logs and tests:
     no-store, io, size, mac, magic, version, count, replayed, no-counter, counter, clock,
     padding, entry.
@@ -113,6 +115,8 @@ _L_CTR = b"handoverkey keystore v1 counter\x01"
 _HDR_FMT = ">4sBBHQQI"
 _CTR_FMT = ">4sB3sQ"
 _U64 = 0xFFFFFFFFFFFFFFFF
+_PINNED = const(0x10)  # in the entry's AT octet
+_AT_MASK = const(0x0F)
 
 
 class RestoreError(VerifyError):
@@ -263,7 +267,7 @@ def seal(table, device_secret, now_ms, wall_s, generation, keys=None):
     for addr, fp, at, key, expires_ms in entries:
         pt[o : o + 16] = addr
         pt[o + 16 : o + 20] = fp
-        pt[o + 20] = at
+        pt[o + 20] = at | (_PINNED if table.is_pinned(table.peek(addr, now_ms)) else 0)
         pt[o + 21 : o + 21 + len(key)] = key  # the rest of the 32 octets stays zero
         exp_wall = wall_s + (expires_ms - now_ms) // 1000
         if exp_wall > _U64:
@@ -417,8 +421,9 @@ def restore(table, path, device_secret, now_ms, wall_s, min_generation=None, cou
         dropped = 0
         o = 0
         for _ in range(count):
-            at = pt[o + 20]
-            if not is_supported(at):
+            flags = pt[o + 20]
+            at = flags & _AT_MASK
+            if flags & ~(_AT_MASK | _PINNED) or not is_supported(at):
                 raise RestoreError("entry", gen)
             klen = key_len(at)
             z = 0
@@ -431,14 +436,16 @@ def restore(table, path, device_secret, now_ms, wall_s, min_generation=None, cou
             if remaining > max_lifetime_s:
                 remaining = max_lifetime_s
             if remaining >= 1:
-                keep.append((o, at, klen, now_ms + remaining * 1000))
+                keep.append((o, at, klen, now_ms + remaining * 1000, flags & _PINNED))
             else:
                 dropped += 1
             o += ENTRY_LEN
         # Everything verified: only now does the table change.
-        for o, at, klen, expires_ms in keep:
-            table.put(bytes(pt[o : o + 16]), bytes(pt[o + 16 : o + 20]), at, bytes(pt[o + 21 : o + 21 + klen]),
-                      expires_ms, now_ms)
+        for o, at, klen, expires_ms, pinned in keep:
+            slot = table.put(bytes(pt[o : o + 16]), bytes(pt[o + 16 : o + 20]), at,
+                             bytes(pt[o + 21 : o + 21 + klen]), expires_ms, now_ms)
+            if pinned:
+                table.pin(slot)
     finally:
         for i in range(len(pt)):
             pt[i] = 0

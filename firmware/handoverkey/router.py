@@ -11,6 +11,7 @@ from ._compat import IS_MICROPYTHON, const
 from .crypto.rsakey import RsaPublicKey
 from .errors import CryptoError, DecodeError, EncodeError, VerifyError
 from .keytable import KeyTable
+from .ratelimit import SourceBuckets, TokenBucket
 from .send import signature
 from .send.replay import ReplayGuard
 from .wire import icmp, ipv6, mh, ndopt
@@ -20,6 +21,11 @@ FBU_LIFETIME_MAX_S = 300  # longest forwarding a PAR grants for one FBU
 FORWARDING_CAPACITY = 256
 # A full key table lets a newcomer displace a key only once that key is this old (flood control).
 KEY_PROTECT_S = 600
+# RtSolPrs handled a second (each costs an RSA signature), in all and per source.
+RTSOLPR_RATE = 50
+RTSOLPR_BURST = 50
+SOURCE_RATE = 2
+SOURCE_BURST = 16
 
 _HOP_LIMIT_ND = const(255)
 _NH_ICMPV6 = const(58)
@@ -67,6 +73,10 @@ class Router:
         replay_capacity=64,
         min_bits=1024,
         key_protect_s=KEY_PROTECT_S,
+        rtsolpr_rate=RTSOLPR_RATE,
+        rtsolpr_burst=RTSOLPR_BURST,
+        source_rate=SOURCE_RATE,
+        source_burst=SOURCE_BURST,
     ):
         if len(link_local) != 16 or len(address) != 16:
             raise EncodeError("router addresses must be 16 octets")
@@ -89,6 +99,13 @@ class Router:
         self.neighbors = list(neighbors)
         self.min_bits = min_bits
         self.key_protect_s = key_protect_s
+        # Flood control before any RSA work: every RtSolPr costs at least one private-key
+        # operation (the signed PrRtAdv), so the budget is in RtSolPrs a second.
+        self._rtsolpr_bucket = TokenBucket(rtsolpr_rate, rtsolpr_burst)
+        # Sec 0 CGAs cost one hash to mint, Sec 1 2^16 (RFC 3972 §7.2): new Sec 0 sources may use
+        # only a quarter of the budget, so a cheap flood cannot crowd out everybody else.
+        self._sec0_bucket = TokenBucket((rtsolpr_rate + 3) // 4, (rtsolpr_burst + 3) // 4)
+        self._sources = SourceBuckets(source_rate, source_burst, replay_capacity)
         # PCoA -> [NCoA, expires_ms, last sequence number]: the forwarding an accepted FBU set up.
         self.forwarding = {}
         self._tx = bytearray(_TX_BUF)
@@ -215,8 +232,22 @@ class Router:
             raise VerifyError("hke-is-cga-key")
         return req, hke
 
+    def _admit(self, src, now_ms):
+        """The flood-control gate in front of every RSA operation an RtSolPr causes."""
+        if not self._sources.take(src, now_ms):
+            return False
+        if src[8] >> 5 == 0 and self.table.peek(src, now_ms) < 0:
+            # A Sec 0 CGA without a key here: the cheapest kind to mint by the thousand.
+            if not (self._sec0_bucket.available(now_ms) and self._rtsolpr_bucket.available(now_ms)):
+                return False
+            self._sec0_bucket.take(now_ms)
+        return self._rtsolpr_bucket.take(now_ms)
+
     def _on_rtsolpr(self, frame, pkt, msg, now_ms, wall_s, frames, events):
         src = bytes(pkt.src)
+        if not self._admit(src, now_ms):
+            events.append(("rate-limited", {"source": src}))
+            return
         nonce = None
         nonce_opt = msg.find(ndopt.OPT_NONCE)
         if nonce_opt is not None:
@@ -369,6 +400,8 @@ class Router:
     # -- FBU -> FBack (RFC 5269 §3.5, RFC 5568 §6.2) --
 
     def _on_mh(self, frame, pkt, now_ms, frames, events):
+        # router_fast.py repeats every check up to the MAC for CPython; a change here belongs
+        # there too (tests/host/test_router_fast.py compares the two paths).
         m = mh.decode_mh(frame, pkt.payload_off, pkt.payload_end)
         if m.mh_type != mh.MH_FBU:
             return

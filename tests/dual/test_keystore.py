@@ -149,6 +149,23 @@ def test_round_trip_restores_every_key_in_lru_order():
         _clean(path)
 
 
+def test_pins_survive_a_restart():
+    # The router pins keys in use (flood control); a restart must not make them evictable.
+    path = _tmp()
+    try:
+        t = _table(4)
+        t.pin(t.lookup(addr(2), 5000))
+        t.pin(t.lookup(addr(0), 5000))
+        keystore.checkpoint(t, path, SECRET, 5000, WALL, 1)
+        t2 = KeyTable(16)
+        keystore.restore(t2, path, SECRET, 0, WALL)
+        assert _content(t2) == _content(t)
+        assert [a[15] for a, _, _, _, _ in t2.items() if t2.is_pinned(t2.peek(a, 0))] == [2, 0]
+        assert t2.pinned_count() == 2
+    finally:
+        _clean(path)
+
+
 def test_restore_after_downtime_keeps_remaining_lifetime():
     path = _tmp()
     try:
@@ -427,6 +444,12 @@ def test_checks_after_the_mac():
         _refused(path, "entry")
         _forge(path, (b"HKKS", 1, 0, 1, 1, WALL), _padded(_entry(addr(1), KH[:4], 0, key_for(1, 1), WALL + 1000)))
         _refused(path, "entry")  # AT 0 with 32 key octets: the padding of the key field is not zero
+        _forge(path, (b"HKKS", 1, 0, 1, 1, WALL), _padded(_entry(addr(1), KH[:4], 0x21, key_for(1), WALL + 1000)))
+        _refused(path, "entry")  # an unknown flag bit next to the AT
+        _forge(path, (b"HKKS", 1, 0, 1, 1, WALL), _padded(_entry(addr(1), KH[:4], 0x11, key_for(1), WALL + 1000)))
+        t = KeyTable(4)
+        keystore.restore(t, path, SECRET, 0, WALL)
+        assert t.is_pinned(t.peek(addr(1), 0))
         # A long-lived entry is capped at the 16-bit Key Lifetime.
         _forge(path, (b"HKKS", 1, 0, 1, 1, WALL), _padded(_entry(addr(1), KH[:4], 1, key_for(1), WALL + 10**9)))
         t = KeyTable(4)

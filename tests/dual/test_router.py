@@ -552,3 +552,21 @@ def test_no_reuse_in_the_last_second():
     frames, events = _send(router, _request(mn, par, hke=mn.hke[1], now_ms=9500), 9500)
     assert events[0][1]["reused"] is False and E.hk_reply(_only(frames)).lifetime == 10
     assert E.decrypt_reply(_only(frames), mn.hke[1]) != first
+
+
+def test_rtsolpr_rate_limited_before_any_rsa_work():
+    """Flood control: past its per-source budget (and the global one) an RtSolPr is dropped
+    before the signature check and before any signed answer: no frame, a rate-limited event."""
+    mn, par = _mn(), _par()
+    router = E.make_router(source_rate=1, source_burst=2, rtsolpr_rate=100, rtsolpr_burst=100)
+    for i in range(2):
+        frames, events = _send(router, _request(mn, par, now_ms=i), i)
+        assert len(frames) == 1 and "key-provisioned" in _kinds(events)
+    frames, events = _send(router, _request(mn, par, now_ms=2), 2)
+    assert frames == [] and _kinds(events) == ["rate-limited"]
+    frames, events = _send(router, _request(mn, par, now_ms=1002), 1002)  # a token a second
+    assert len(frames) == 1
+    router = E.make_router(source_rate=100, source_burst=100, rtsolpr_rate=1, rtsolpr_burst=1)
+    assert len(_send(router, _request(mn, par, now_ms=0), 0)[0]) == 1
+    frames, events = _send(router, _request(_mn2(), par, now_ms=1), 1)
+    assert frames == [] and _kinds(events) == ["rate-limited"]

@@ -1,0 +1,70 @@
+"""Token buckets for the router's flood control: one global, one per source, bounded memory, integer time."""
+
+from .errors import EncodeError
+
+_MILLI = 1000  # tokens are kept in thousandths, so a rate in tokens per second adds rate per ms
+
+
+class TokenBucket:
+    """`rate` tokens a second up to `burst`; take() spends one when there is one.
+
+    Time is the caller's monotonic milliseconds; a clock that goes backwards adds nothing."""
+
+    def __init__(self, rate, burst, now_ms=0):
+        if type(rate) is not int or type(burst) is not int or rate < 0 or burst < 1:
+            raise EncodeError("token bucket rate must be >= 0 and burst >= 1 (integers)")
+        self.rate = rate
+        self.burst = burst
+        self._milli = burst * _MILLI
+        self._last = now_ms
+
+    def _refill(self, now_ms):
+        d = now_ms - self._last
+        if d > 0:
+            self._last = now_ms
+            m = self._milli + d * self.rate
+            cap = self.burst * _MILLI
+            self._milli = m if m < cap else cap
+
+    def available(self, now_ms):
+        self._refill(now_ms)
+        return self._milli >= _MILLI
+
+    def take(self, now_ms):
+        self._refill(now_ms)
+        if self._milli >= _MILLI:
+            self._milli -= _MILLI
+            return True
+        return False
+
+
+class SourceBuckets:
+    """A token bucket per source address, for at most `capacity` sources.
+
+    When full, the source seen longest ago is forgotten (it starts again with a full bucket,
+    which costs an attacker nothing it could not get from a fresh address anyway)."""
+
+    def __init__(self, rate, burst, capacity=64):
+        if type(capacity) is not int or capacity < 1:
+            raise EncodeError("capacity must be a positive integer")
+        self.rate = rate
+        self.burst = burst
+        self.capacity = capacity
+        self._buckets = {}  # source bytes -> TokenBucket
+
+    def __len__(self):
+        return len(self._buckets)
+
+    def take(self, source, now_ms):
+        key = bytes(source)
+        b = self._buckets.get(key)
+        if b is None:
+            if len(self._buckets) >= self.capacity:
+                oldest = None
+                for k, v in self._buckets.items():
+                    if oldest is None or v._last < self._buckets[oldest]._last:
+                        oldest = k
+                del self._buckets[oldest]
+            b = TokenBucket(self.rate, self.burst, now_ms)
+            self._buckets[key] = b
+        return b.take(now_ms)
