@@ -152,11 +152,11 @@ def eth_parse(frame):
     return bytes(frame[0:6]), bytes(frame[6:12]), bytes(frame[ETH_HLEN:])
 
 
-def accept_frame(dst_mac, src_mac, own_mac):
+def accept_frame(dst_hw, src_hw, own_hw):
     """Frames for this interface: to its MAC or to a group; never its own (or its kernel's) frames."""
-    if src_mac == own_mac:
+    if src_hw == own_hw:
         return False
-    return dst_mac == own_mac or (dst_mac[0] & 1) == 1
+    return dst_hw == own_hw or (dst_hw[0] & 1) == 1
 
 
 def htons(v):

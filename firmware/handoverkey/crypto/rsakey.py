@@ -47,7 +47,7 @@ def gcd(a, b):
 def inverse(a, m):
     """a^-1 mod m by the extended Euclidean algorithm; CryptoError when gcd(a, m) != 1.
 
-    Written out because pow(a, -1, m) silently returns 0 on MicroPython."""
+    Written out because pow() with exponent -1 silently returns 0 on MicroPython."""
     r0, r1 = m, a % m
     t0, t1 = 0, 1
     while r1:
