@@ -22,20 +22,20 @@ good files back (the operator repairing the store) before the final restart; the
 Files live in a temporary directory per scenario; the device secret is random per scenario.
 """
 
+import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import json
-import random
 
 from handoverkey import crypto, keystore
 from handoverkey.keytable import KeyTable
 
-from .attacks import PAR_LINK, ScenarioError, _attacker, attack, attacker_key, craft_fbu  # noqa: F401
+from .attacks import ScenarioError, _attacker, attack, attacker_key, craft_fbu
 from .targets import FIRMWARE, ROOT, make_engine, micropython_command
 
 KILLS = {"cpython": 5, "micropython": 5}

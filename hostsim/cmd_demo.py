@@ -7,6 +7,8 @@ from .keylog import KeyLogWriter
 from .pcap import write_pcap
 from .world import Plan, World
 
+TARGETS = ("cpython", "micropython", "board")
+
 # Events worth a line in the sequence, and how to say them.
 _SAY = {
     "cps-sent": lambda f: "sends CPS: which certification path leads to my trust anchor?",
@@ -30,10 +32,15 @@ _SAY = {
 
 
 def add_arguments(p):
-    p.add_argument("--target", choices=("cpython", "micropython"), default="cpython",
-                   help="where the engines run (default cpython)")
-    p.add_argument("--router-target", choices=("cpython", "micropython"), help="override --target for the routers")
-    p.add_argument("--mobile-target", choices=("cpython", "micropython"), help="override --target for the mobile node")
+    p.add_argument("--target", choices=TARGETS, default="cpython",
+                   help="where the engines run (default cpython); board: the --board-role engines on the board "
+                        "at --port, the others on CPython")
+    p.add_argument("--router-target", choices=TARGETS, help="override --target for the routers")
+    p.add_argument("--mobile-target", choices=TARGETS, help="override --target for the mobile node")
+    p.add_argument("--port", help="the board for target board, as mpremote connect takes it: /dev/ttyACM0, "
+                                  "/dev/pts/N, socket://HOST:PORT (boards/README.md)")
+    p.add_argument("--board-role", choices=("router", "mobile"), default="router",
+                   help="with --target board: which role runs on the board (default router: PAR and NAR)")
     p.add_argument("--key-bits", type=int, choices=(1024, 2048), default=2048, help="mobile node key size")
     p.add_argument("--at", type=int, choices=(0, 1), default=1, help="the AT the mobile node asks for")
     p.add_argument("--mode", choices=("predictive", "reactive"), default="predictive")
@@ -42,11 +49,27 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
 
 
+def targets_of(args):
+    """(router target, mobile target): --target board puts only the --board-role engines on the board."""
+    router = mobile = args.target
+    if args.target == "board":
+        board_role = getattr(args, "board_role", "router")
+        router = "board" if board_role == "router" else "cpython"
+        mobile = "board" if board_role == "mobile" else "cpython"
+    return args.router_target or router, args.mobile_target or mobile
+
+
 def run_demo(args, out=sys.stdout):
+    router_target, mobile_target = targets_of(args)
+    port = getattr(args, "port", None)
+    if "board" in (router_target, mobile_target) and not port:
+        print("hostsim demo: the board target needs --port (e.g. /dev/ttyACM0 or socket://127.0.0.1:PORT)",
+              file=sys.stderr)
+        return 2
     plan = Plan(
         key_bits=args.key_bits, at=args.at, mode=args.mode,
-        router_target=args.router_target or args.target, mobile_target=args.mobile_target or args.target,
-        keylog=bool(args.keylog),
+        router_target=router_target, mobile_target=mobile_target,
+        keylog=bool(args.keylog), board_port=port,
     )
     if args.keylog:
         print("warning: writing secret keys to %s (for test and lab networks only)" % args.keylog, file=sys.stderr)

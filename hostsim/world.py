@@ -72,7 +72,8 @@ class Plan:
     """The parameters of one scenario run."""
 
     def __init__(self, key_bits=2048, at=1, mode="predictive", router_target="cpython", mobile_target="cpython",
-                 keylog=False, wall_start=FIXED_WALL_S, hk_lifetime=43200, table_capacity=256, router_extra=None):
+                 keylog=False, wall_start=FIXED_WALL_S, hk_lifetime=43200, table_capacity=256, router_extra=None,
+                 board_port=None):
         if key_bits not in MN_KEYS:
             raise ValueError("key bits must be one of %s" % sorted(MN_KEYS))
         self.key_bits = key_bits
@@ -85,6 +86,7 @@ class Plan:
         self.hk_lifetime = hk_lifetime
         self.table_capacity = table_capacity
         self.router_extra = dict(router_extra or {})  # more router config keys (e.g. rate limits)
+        self.board_port = board_port  # where the "board" target is: mpremote's device name
 
 
 def router_config(name, plan):
@@ -162,7 +164,7 @@ class World:
         self.net.add_node(Node("MN", mn, "par-link", [self.pcoa, self.mn_ll]))
 
     def _engine(self, target, role, cfg):
-        e = make_engine(target, role, cfg)
+        e = make_engine(target, role, cfg, port=self.plan.board_port)
         self.engines.append(e)
         return e
 

@@ -31,7 +31,7 @@ from handoverkey.errors import DecodeError  # noqa: E402
 from handoverkey.send import cga, x509  # noqa: E402
 from handoverkey.wire import icmp, ipv6, mh, ndopt  # noqa: E402
 
-CORPUS = os.path.join(HERE, "corpus")
+CORPUS = os.environ.get("FUZZ_CORPUS") or os.path.join(HERE, "corpus")
 FIX = os.path.join(ROOT, "tests", "fixtures")
 PLANS = ((1024, 0, "predictive"), (1024, 1, "reactive"), (2048, 1, "predictive"), (2048, 0, "reactive"))
 
@@ -114,6 +114,8 @@ def add_frame(c, frame, engines=True):
         shape = _shape(frame)
         for t in ("router", "mobile_prrtadv", "mobile_fback", "mobile_cpa"):
             c.add(t, b"\x01" + frame, shape)
+        if pkt is not None and pkt.next_header == mh.IPPROTO_MH:
+            c.add("router_fastpath", b"\x01" + frame)
     if pkt is None:
         return
     body = frame[pkt.payload_off : pkt.payload_end]
@@ -129,7 +131,7 @@ def add_frame(c, frame, engines=True):
             try:
                 if t == ndopt.OPT_CGA:
                     params = bytes(ndopt.get_cga(frame, off, length).params)
-                    c.add("cga", params)
+                    c.add("cga", params, (len(params) // 8, params[24:25]))
                     p = cga.parse_params(params)
                     c.add("spki", bytes(p.key))
                     c.add("asn1", bytes(p.key))
@@ -233,6 +235,8 @@ def main(argv):
         for f in seeds[state]:
             c.add(target, b"\x01" + f)
             c.add(target, b"\x00" + f)
+    c.add("router_fastpath", b"\x01" + fx.fbu)
+    c.add("router_fastpath", b"\x00" + fx.fbu)
     frames += [fx.rtsolpr, fx.fresh_rtsolpr, fx.prrtadv, fx.fbu] + fx.fbacks + fx.cps + fx.cpa
     frames += world_frames()
     frames += attack_frames()

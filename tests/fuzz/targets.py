@@ -28,6 +28,9 @@ Engine targets (input: one control octet, then an IPv6 frame; see fixup()):
   mobile_cpa      the mobile node discovering the PAR's certification path, holding the first
                   CPA (the intermediate certificate) and waiting for the second (the router's):
                   a CPA that completes the path runs certpath.validate_path
+  router_fastpath the router state above, each input handled twice: with the CPython FBU fast
+                  path (router_fast.py) and with the general path; frames and events must be
+                  equal (a differential target; on MicroPython both runs take the general path)
 Invariant: handle() returns (list of frames, list of (kind, dict) events) and raises nothing;
 every frame it sends decodes and has a correct checksum; the key table (and the forwarding
 table, the MN's state) part of snapshot() is unchanged unless an event says why
@@ -713,6 +716,39 @@ class EngineFixture:
         return seen
 
 
+    def run_fast_vs_general(self, data):
+        """The router's CPython FBU fast path (router_fast.py) against its general path on the
+        same input from the same state: the same frames and events, or a Finding. On MicroPython
+        there is no fast path and both runs are the general one."""
+        if not data:
+            return []
+        engine = self.enter("router")
+        frame, _ = fixup(data)
+        _det.reset(b"input")
+        fast = _plain(engine.handle(frame, self.now_ms, self.wall_s))
+        self.cp["router"].rollback()
+        saved = engine._fbu_fast
+        engine._fbu_fast = None
+        try:
+            _det.reset(b"input")
+            general = _plain(engine.handle(frame, self.now_ms, self.wall_s))
+        finally:
+            engine._fbu_fast = saved
+            self.cp["router"].rollback()
+        check(fast == general, "router fast path and general path disagree")
+        return [e[0] for e in general[1]]
+
+
+def _plain(v):
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v)
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return sorted([(k, _plain(v[k])) for k in v])
+    return v
+
+
 _fixture = [None]
 
 
@@ -738,6 +774,10 @@ def t_mobile_cpa(data):
     fixture().run("cpa", data)
 
 
+def t_router_fastpath(data):
+    fixture().run_fast_vs_general(data)
+
+
 TARGETS = {
     "ipv6": t_ipv6,
     "ndopt": t_ndopt,
@@ -754,12 +794,13 @@ TARGETS = {
     "mobile_prrtadv": t_mobile_prrtadv,
     "mobile_fback": t_mobile_fback,
     "mobile_cpa": t_mobile_cpa,
+    "router_fastpath": t_router_fastpath,
 }
 
 # In a fixed order (MicroPython dicts do not keep insertion order).
 NAMES = ("ipv6", "ndopt", "icmp", "mh", "cga", "x509", "asn1", "spki", "pkcs8", "pkcs1", "config",
-         "router", "mobile_prrtadv", "mobile_fback", "mobile_cpa")
-ENGINE_TARGETS = ("router", "mobile_prrtadv", "mobile_fback", "mobile_cpa")
+         "router", "mobile_prrtadv", "mobile_fback", "mobile_cpa", "router_fastpath")
+ENGINE_TARGETS = ("router", "mobile_prrtadv", "mobile_fback", "mobile_cpa", "router_fastpath")
 _STATE = {"router": "router", "mobile_prrtadv": "prrtadv", "mobile_fback": "fback", "mobile_cpa": "cpa"}
 
 
@@ -774,7 +815,10 @@ def outcome(name, data):
     interpreters): "ok", "finding:<what>", "crash:<ExceptionType>", or the event kinds."""
     try:
         if name in ENGINE_TARGETS:
-            kinds = fixture().run(_STATE[name], data)
+            if name == "router_fastpath":
+                kinds = fixture().run_fast_vs_general(data)
+            else:
+                kinds = fixture().run(_STATE[name], data)
             return "events:" + ",".join(kinds)
         TARGETS[name](data)
         return "ok"

@@ -18,7 +18,7 @@ WALL0 = 1811808000
 CAPACITY = 64
 PER_BATCH = 6
 LONG_S = 30000  # below the 65535 s restore cap, so restored expiries are exact
-MEDIUM_S = 95  # restored at WALL0 + 100 (the test): kept from batch 7 on, dropped before
+MEDIUM_S = 995  # restored at WALL0 + 1000 (the test): kept from batch 7 on, dropped before
 SHORT_S = 2
 
 

@@ -14,7 +14,7 @@ each checkpoint held). Kill points are of two kinds:
 The phase each kill actually landed in is read from the victim's last line.
 
 Set KEYSTORE_FAULT_TRIALS=N to scale the number of trials (default 1: about 45 kills per
-interpreter, 25-35 s in all); KEYSTORE_FAULT_SEED to replay a run.
+interpreter, 15-25 s in all); KEYSTORE_FAULT_SEED to replay a run.
 """
 
 import importlib.util
@@ -36,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 WRITER = os.path.join(ROOT, "tests", "host", "keystore_crash_writer.py")
 FIRMWARE = os.path.join(ROOT, "firmware")
 SECRET = bytes(range(40, 72))
-BATCHES = 60
+BATCHES = 300  # more than a victim completes before its kill; restored at WALL0 + 1000 >= WALL0 + 300
 SCALE = int(os.environ.get("KEYSTORE_FAULT_TRIALS", "1"))
 SEED = int(os.environ.get("KEYSTORE_FAULT_SEED", str(int(time.time()))))
 
@@ -44,7 +44,7 @@ _spec = importlib.util.spec_from_file_location("keystore_crash_writer", WRITER)
 W = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(W)
 
-RESTORE_WALL = W.WALL0 + 100
+RESTORE_WALL = W.WALL0 + 1000
 
 
 def _mpy():
