@@ -58,7 +58,10 @@ _CTL_MAX = 512
 DAEMON_KEYS = (
     "interfaces", "keylog_path", "log_path", "control_path", "handover", "routes", "gateway_mac",
     "rate_limit_pps", "rate_limit_burst", "source_rate_pps", "source_burst", "link_poll_ms", "auto_attach",
+    "key_store", "device_secret_path", "checkpoint_interval_s",
 )
+# Events after which the router's key table differs from its last checkpoint.
+_TABLE_CHANGES = ("key-provisioned", "fbu-accepted", "key-discarded", "keys-expired")
 HANDOVER_MODES = ("none", "predictive", "reactive")
 KEYLOG_HEADER = "# handoverkey key log: secret keys follow; for test and lab networks only"
 
@@ -470,6 +473,13 @@ def load_config(path, role, opts=None):
             raise UsageError("config key routes: interface %s is not one of the daemon's" % r["interface"])
         s["routes"].append((_keyed("routes", parse_address, r["prefix"]), plen, r["interface"],
                             _keyed("routes", parse_mac, r["mac"])))
+    s["key_store"] = _str_key(d, "key_store")
+    s["device_secret_path"] = _str_key(d, "device_secret_path")
+    s["checkpoint_interval_s"] = _int_key(d, "checkpoint_interval_s", 10, 1, 86400)
+    if s["key_store"] and role != "router":
+        raise UsageError("key_store is a router setting")
+    if s["key_store"] and not s["device_secret_path"]:
+        raise UsageError("config key key_store: set device_secret_path (the file holding the device secret)")
     if role == "mobile":
         if engine_cfg.get("keylog") and not s["keylog_path"]:
             raise UsageError("config key keylog: set keylog_path to say where the keys go")
@@ -617,6 +627,9 @@ class Daemon:
         self._limited = 0
         self._limited_logged_ms = -1000000
         self._fds = {}
+        self._secret = None  # the device secret that seals the key store (router with key_store)
+        self._dirty = False
+        self._checkpoint_ms = 0
 
     # -- output --
 
@@ -660,6 +673,8 @@ class Daemon:
             self.log("warning: writing secret keys to %s (for test and lab networks only)" % self.s["keylog_path"])
         if self.s["control_path"]:
             self._open_control(self.s["control_path"])
+        if self.s["key_store"]:
+            self._restore_keys()
         lla = getattr(self.engine, "lla", None)
         for link in self.links:
             self.log("interface %s ifindex=%d mac=%s carrier=%s" % (
@@ -667,6 +682,31 @@ class Daemon:
         if lla and lla != self.links[0].mac:
             self.log("warning: config lla %s differs from %s's MAC %s" % (
                 mac_text(lla), self.links[0].name, mac_text(self.links[0].mac)))
+
+    def _restore_keys(self):
+        """Put back the keys of the last checkpoint; a refused store is logged and the router starts empty."""
+        try:
+            with open(self.s["device_secret_path"], "rb") as f:
+                secret = f.read().strip()
+        except OSError as e:
+            raise StartError("cannot read device secret %s: %s" % (self.s["device_secret_path"], _oserror_text(e)))
+        if len(secret) < 16:
+            raise StartError("device secret %s: at least 16 octets are needed" % self.s["device_secret_path"])
+        self._secret = secret
+        try:
+            os.stat(self.s["key_store"])
+        except OSError:
+            self.log("key-store path=%s absent: starting empty" % self.s["key_store"])
+            return
+        self._run_engine("restore", None, self.s["key_store"], secret)
+
+    def checkpoint(self):
+        """Seal the key table now, if it changed since the last checkpoint."""
+        if self._secret is None or not self._dirty:
+            return
+        self._dirty = False
+        self._checkpoint_ms = self.clock.ms()
+        self._run_engine("checkpoint", None, self.s["key_store"], self._secret)
 
     def _open_control(self, path):
         try:
@@ -737,6 +777,8 @@ class Daemon:
             if now >= next_house_ms and self.role == "router":
                 self._run_engine("poll", None)
                 next_house_ms = now + 1000
+                if self._dirty and now - self._checkpoint_ms >= self.s["checkpoint_interval_s"] * 1000:
+                    self.checkpoint()
             if now >= next_link_ms:
                 self._watch_links()
                 next_link_ms = now + self.s["link_poll_ms"]
@@ -807,6 +849,11 @@ class Daemon:
             self.log("engine-error call=%s %s: %s" % (what, type(e).__name__, getattr(e, "msg", "") or e))
             return [], []
         self._after(arg, events)
+        if self._secret is not None and not self._dirty:
+            for kind, _ in events:
+                if kind in _TABLE_CHANGES:
+                    self._dirty = True
+                    break
         for f in frames:
             self._send(f, arg)
         for kind, fields in events:
@@ -1083,6 +1130,7 @@ def main(argv=None):
         why = "error %s: %s" % (type(e).__name__, e)
         code = EXIT_FAILURE
     try:
+        d.checkpoint()  # a clean stop keeps every key given out since the last checkpoint
         d.log("stopped reason=%s" % why)
     except Exception:
         pass

@@ -75,3 +75,17 @@ def test_help_and_control_client_without_a_daemon(tmp_path, target):
     assert r.returncode == 0 and "--role router|mobile" in r.stdout
     r = daemon(target, "--control", str(tmp_path / "nobody.ctl"), "--send", "status")
     assert r.returncode == 1 and "cannot reach control socket" in r.stdout
+
+
+def test_key_store_needs_a_secret_and_a_router(tmp_path):
+    """The key store settings are checked like every other: one line, exit 2."""
+    from hostsim.world import Plan, router_config
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    cfg = router_config("PAR", Plan())
+    cfg.update({"interfaces": ["lo"], "key_store": str(tmp_path / "keys.hkks")})
+    path = tmp_path / "par.json"
+    path.write_text(json.dumps(cfg))
+    r = subprocess.run([sys.executable, "-m", "handoverkey.daemon", "--role", "router", "--config", str(path)],
+                cwd=root, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "device_secret_path" in r.stderr and len(r.stderr.strip().splitlines()) == 1
