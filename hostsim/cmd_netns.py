@@ -84,7 +84,12 @@ def write_configs(workdir, plan, mode):
     from .world import mobile_config, router_config
 
     par = router_config("PAR", plan)
+    secret_path = os.path.join(workdir, "par.secret")
+    with open(secret_path, "w") as f:
+        f.write(os.urandom(32).hex())
+    os.chmod(secret_path, 0o600)
     par.update({"role": "router", "interfaces": [PAR_LINK, BACKBONE],
+                "key_store": os.path.join(workdir, "par.hkks"), "device_secret_path": secret_path,
                 "routes": [{"prefix": "2001:db8:2::", "prefix_len": 64, "interface": BACKBONE, "mac": NAR_BB_MAC}]})
     nar = router_config("NAR", plan)
     nar.update({"role": "router", "interfaces": [NAR_LINK, BACKBONE],
@@ -196,6 +201,14 @@ def run_once(args, router_target, mobile_target, out):
             if status != 0 or "stopped reason=SIGINT" not in read_text(logs[name]):
                 raise RunFailed("%s daemon did not stop cleanly on SIGINT (exit %s)" % (name, status))
         say("daemons stopped cleanly on SIGINT")
+        # The PAR sealed its key table when it stopped: a new PAR process must put the key back.
+        logs["par-restart"] = os.path.join(workdir, "par-restart.log")
+        argv, env = netns.daemon_command(router_target, "router", [PAR_LINK, BACKBONE], paths["par"], [])
+        again = lab.start("par", "par", argv, logs["par-restart"], env)
+        _wait_log(logs["par-restart"], "keys-restored", again, args.timeout, "par")
+        lab.stop(again, signal.SIGINT, 5.0)
+        say("PAR restarted: its sealed key store put the handover key back (%s)" % (
+            [l for l in read_text(logs["par-restart"]).splitlines() if "keys-restored" in l][0].split(" ", 2)[2]))
         for c in captures:
             c.stop()
         result.update(check_captures(args.mode, captures))
