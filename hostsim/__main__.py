@@ -15,6 +15,7 @@ COMMANDS = (
     ("footprint", "bytecode sizes and heap use on MicroPython"),
     ("netns", "run the daemons in Linux network namespaces over real kernel links"),
     ("sidechannel", "time the mobile node on valid vs invalid HK Reply padding, with a statistical test"),
+    ("board", "board images, device configs and the virtual board for mpremote (boards/README.md)"),
 )
 
 

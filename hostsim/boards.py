@@ -1,14 +1,16 @@
-"""Board images: which firmware modules each role's image holds, and the files that ship them.
+"""Board images: which firmware modules each image holds, and the files that ship them.
 
-An image is the closure, under module-level imports, of
-  - the modules a role really loaded: its engines run a whole handover (python -m hostsim demo
-    --target board) on the virtual board with the full firmware tree, and sys.modules on the
+A role image (router, mobile) is the closure, under module-level imports, of
+  - the modules the role really loaded: its engines run whole handovers (as `hostsim demo
+    --target board`) on the virtual board with the full firmware tree, and sys.modules on the
     board is read afterwards (import tracing: lazy imports included, CPython-only ones not);
-  - the role's EXTRAS: modules the handover does not load but a device needs (the router's
-    sealed key store, the self-test, the daemon).
-Every import inside a function of an image module must then name a module of the image, a
-HOST_ONLY module (hostsim/images.py: never on a board) or one of the role's NOT_FOR modules
-(the other role's engine, reached only through config.build_engine's other branch).
+  - the role's EXTRAS: modules a handover does not load but a device needs (the router's
+    sealed key store).
+An add-on (daemon, selftest) is its EXTRAS and whatever they import that is not in both role
+images (nothing, today). Every import inside a function of an image module must then name a
+module of the image (or, for an add-on, of the role image under it), a HOST_ONLY module
+(hostsim/images.py: never on a board) or one of the image's NOT_FOR modules (the other role's,
+reached only through config.build_engine's other branch).
 
 From the images this writes, under boards/manifests/<image>/:
   manifest.py   MicroPython's manifest language: metadata() and one package() with the files,
@@ -31,31 +33,38 @@ FIRMWARE = images.FIRMWARE
 MANIFESTS = os.path.join(ROOT, "boards", "manifests")
 PACKAGE = images.PACKAGE
 
-#: The images. "daemon" is an add-on to "router" (or "mobile") on Linux: packet sockets exist
-#: only there (the MicroPython unix port, e.g. OpenWrt); a microcontroller has no use for it.
-IMAGES = ("router", "mobile", "daemon")
+#: The images: one per role, and add-ons that go onto either. "daemon" is for Linux (packet
+#: sockets exist only on the MicroPython unix port, e.g. OpenWrt); "selftest" is the boot
+#: check (4 KB of bytecode, so a board that cannot spare it leaves it out).
+ROLES = ("router", "mobile")
+ADDONS = ("daemon", "selftest")
+IMAGES = ROLES + ADDONS
 
 DESCRIPTIONS = {
-    "router": "handoverkey router image: the RFC 5269 access router engine (SEND, FMIPv6 handover keys), "
-              "its sealed key store and the self-test",
-    "mobile": "handoverkey mobile node image: the RFC 5269 mobile node engine (SEND, FMIPv6 handover keys) "
-              "and the self-test",
+    "router": "handoverkey router image: the RFC 5269 access router engine (SEND, FMIPv6 handover keys) "
+              "and its sealed key store",
+    "mobile": "handoverkey mobile node image: the RFC 5269 mobile node engine (SEND, FMIPv6 handover keys)",
     "daemon": "handoverkey daemon: the engines on Linux interfaces through packet sockets (MicroPython unix "
               "port); add to the router or mobile image",
+    "selftest": "handoverkey self-test: hashes, os.urandom, RSA, wire codecs and a config's keys, checked on "
+                "the device; add to the router or mobile image",
 }
 
 #: Modules an image needs that a traced handover does not load.
 EXTRAS = {
-    "router": ("handoverkey.keystore", "handoverkey.selftest"),  # Router.checkpoint/restore; boot check
-    "mobile": ("handoverkey.selftest",),
+    "router": ("handoverkey.keystore",),  # Router.checkpoint/restore
+    "mobile": (),
     "daemon": ("handoverkey.daemon",),
+    "selftest": ("handoverkey.selftest",),
 }
 
-#: Modules an image may leave out although a function in it can import them: the other role.
+#: Modules an image may leave out although a function in it can import them: the other role's.
 NOT_FOR = {
     "router": ("handoverkey.mobile", "handoverkey.mobile_keys", "handoverkey.send.certpath"),
-    "mobile": ("handoverkey.router", "handoverkey.keytable", "handoverkey.keystore", "handoverkey.ratelimit"),
+    "mobile": ("handoverkey.router", "handoverkey.keytable", "handoverkey.keystore", "handoverkey.ratelimit",
+               "handoverkey.crypto.aes"),  # AES-CBC serves the router's key store only
     "daemon": (),
+    "selftest": ("handoverkey.crypto.aes",),  # on a mobile image the self-test skips AES
 }
 
 
@@ -178,18 +187,18 @@ def compute_images(log=lambda s: None):
     """{image name: sorted module list}, from traces and EXTRAS; raises ImageError on a problem."""
     known = images.firmware_modules()
     out = {}
-    for role in ("router", "mobile"):
+    for role in ROLES:
         log("%s: tracing a handover on the virtual board" % role)
         mods = closure(trace(role, log) | set(EXTRAS[role]), known)
         out[role] = sorted(mods)
-    # The daemon add-on: its own modules only; what it imports must be in both role images.
-    out["daemon"] = sorted(closure(EXTRAS["daemon"], known) - set(out["router"]) - set(out["mobile"]) | set(EXTRAS["daemon"]))
-    problems = []
-    for name in IMAGES:
-        base = out["router"] if name == "daemon" else ()
-        problems += check_image(name, out[name], base, known)
-    if name == "daemon":
-        problems += check_image("daemon", out["daemon"], out["mobile"], known)
+    # An add-on: its own modules only; what it imports must be in both role images.
+    both = set(out["router"]) & set(out["mobile"])
+    for name in ADDONS:
+        out[name] = sorted((closure(EXTRAS[name], known) - both) | set(EXTRAS[name]))
+    problems = check_image("router", out["router"], (), known) + check_image("mobile", out["mobile"], (), known)
+    for name in ADDONS:
+        for role in ROLES:
+            problems += check_image(name, out[name], out[role], known)
     if problems:
         raise ImageError("\n".join(problems))
     return out
@@ -219,39 +228,50 @@ def opt_level(flags=images.MPY_CROSS_FLAGS):
     return 0
 
 
+def _q(text):
+    """A Python string literal in double quotes (ASCII text)."""
+    return json.dumps(text)
+
+
 def manifest_text(name, mods):
     files = [f[len(PACKAGE) + 1:] for f in package_files(mods)]
     lines = [
-        "# %s" % DESCRIPTIONS[name],
+        "# %s." % DESCRIPTIONS[name],
         "#",
-        "# Generated by `python -m hostsim board manifests` (hostsim/boards.py) from an import trace;",
+        "# Generated by `python -m hostsim board manifests` (hostsim/boards.py) from import traces;",
         "# tests/host/test_boards.py checks it against the firmware. Do not edit by hand.",
-        "# Freeze it: make BOARD=... FROZEN_MANIFEST=/path/to/a/board/manifest.py that require()s it",
-        "# (boards/README.md); opt=%d is the -O level of hostsim/images.py MPY_CROSS_FLAGS." % opt_level(),
+        "# To freeze it, a board manifest adds this directory as a library and require()s it",
+        "# (boards/README.md). opt=%d is the -O level of MPY_CROSS_FLAGS in hostsim/images.py." % opt_level(),
         "",
-        "metadata(description=%r, version=%r)" % (DESCRIPTIONS[name], version()),
+        "metadata(",
+        "    description=%s," % _q(DESCRIPTIONS[name]),
+        "    version=%s," % _q(version()),
+        ")",
         "",
         "package(",
-        "    %r," % PACKAGE,
+        "    %s," % _q(PACKAGE),
         "    files=(",
     ]
-    lines += ["        %r," % f for f in files]
+    lines += ["        %s," % _q(f) for f in files]
     lines += [
         "    ),",
-        "    base_path=\"../../../firmware\",",
+        "    base_path=%s," % _q("../../../firmware"),
         "    opt=%d," % opt_level(),
         ")",
         "",
     ]
-    return "\n".join(lines).replace("'", '"')
+    return "\n".join(lines)
+
+
+def _package_json(urls):
+    body = ",\n".join("  [%s, %s]" % (_q(a), _q(b)) for a, b in urls)
+    return '{\n "urls": [\n%s\n ],\n "deps": [],\n "version": %s\n}\n' % (body, _q(version()))
 
 
 def package_json_text(mods, base="../../../firmware"):
     """mip's package.json: every file of the image, its URL relative to the package.json (or
     under `base` when that is absolute: github:OWNER/REPO/firmware, https://...)."""
-    urls = [[f, base.rstrip("/") + "/" + f] for f in package_files(mods)]
-    doc = {"urls": urls, "deps": [], "version": version()}
-    return json.dumps(doc, indent=1) + "\n"
+    return _package_json([(f, base.rstrip("/") + "/" + f) for f in package_files(mods)])
 
 
 def read_manifest(path):
@@ -333,17 +353,18 @@ def build_package(names, out_dir, mpy=True, base=None):
     else:
         tmp = tempfile.mkdtemp(prefix="hk-mpy-")
         try:
-            images.compile_all(tmp)
+            images.compile_all(os.path.join(tmp, "all"))
+            images.build_image(mods, os.path.join(tmp, "all"), os.path.join(tmp, "image"))
             pkg_dir = os.path.join(out_dir, PACKAGE)
             if os.path.exists(pkg_dir):
                 shutil.rmtree(pkg_dir)
-            images.build_image(mods, tmp, out_dir)
+            shutil.copytree(os.path.join(tmp, "image", PACKAGE), pkg_dir)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         known = images.firmware_modules()
         files = sorted(images.mpy_relpath(m, known[m]).replace(os.sep, "/") for m in mods)
         prefix = (base.rstrip("/") + "/") if base else ""
-        text = json.dumps({"urls": [[f, prefix + f] for f in files], "deps": [], "version": version()}, indent=1) + "\n"
+        text = _package_json([(f, prefix + f) for f in files])
         total = sum(os.path.getsize(os.path.join(out_dir, f)) for f in files)
         n = len(files)
     path = os.path.join(out_dir, "package.json")

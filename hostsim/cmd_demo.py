@@ -1,5 +1,6 @@
 """`hostsim demo`: one whole handover, printed as a message sequence with each side's checks."""
 
+import json
 import sys
 
 from .describe import describe, short
@@ -41,6 +42,9 @@ def add_arguments(p):
                                   "/dev/pts/N, socket://HOST:PORT (boards/README.md)")
     p.add_argument("--board-role", choices=("router", "mobile"), default="router",
                    help="with --target board: which role runs on the board (default router: PAR and NAR)")
+    p.add_argument("--mobile-config", metavar="FILE.json",
+                   help="the mobile node's config instead of the fixture one, e.g. from `hostsim board config "
+                        "--role mobile --hke-generate N` (its own keys; the world's prefixes and trust anchor)")
     p.add_argument("--key-bits", type=int, choices=(1024, 2048), default=2048, help="mobile node key size")
     p.add_argument("--at", type=int, choices=(0, 1), default=1, help="the AT the mobile node asks for")
     p.add_argument("--mode", choices=("predictive", "reactive"), default="predictive")
@@ -66,10 +70,21 @@ def run_demo(args, out=sys.stdout):
         print("hostsim demo: the board target needs --port (e.g. /dev/ttyACM0 or socket://127.0.0.1:PORT)",
               file=sys.stderr)
         return 2
+    mobile_cfg = None
+    key_bits = args.key_bits
+    at = args.at
+    if getattr(args, "mobile_config", None):
+        from handoverkey.crypto.rsakey import RsaPrivateKey
+
+        with open(args.mobile_config) as f:
+            mobile_cfg = json.load(f)
+        mobile_cfg["keylog"] = bool(args.keylog)
+        key_bits = RsaPrivateKey.from_pkcs8(bytes.fromhex(mobile_cfg["cga_key"])).bits
+        at = mobile_cfg.get("preferred_at", at)
     plan = Plan(
-        key_bits=args.key_bits, at=args.at, mode=args.mode,
+        key_bits=key_bits, at=at, mode=args.mode,
         router_target=router_target, mobile_target=mobile_target,
-        keylog=bool(args.keylog), board_port=port,
+        keylog=bool(args.keylog), board_port=port, mobile_cfg=mobile_cfg,
     )
     if args.keylog:
         print("warning: writing secret keys to %s (for test and lab networks only)" % args.keylog, file=sys.stderr)
@@ -117,4 +132,10 @@ def print_sequence(w, plan, out):
 
 
 def run(args):
-    return run_demo(args)
+    from .targets import EngineProcessError
+
+    try:
+        return run_demo(args)
+    except EngineProcessError as e:  # a board or interpreter that cannot run the engine: one line
+        print("hostsim demo: %s" % e, file=sys.stderr)
+        return 1

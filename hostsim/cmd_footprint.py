@@ -6,7 +6,9 @@ Steps (all under --out DIR, default build/footprint):
      MicroPython from DIR/all, and the handoverkey modules in sys.modules afterwards are that
      role's image (import tracing: exactly what the role loaded, nothing a static walk would
      only guess); each image is copied to DIR/router or DIR/mobile and the run repeated from it
-     alone, so the image is known to be complete;
+     alone, so the image is known to be complete. The board manifests (hostsim/boards.py) add
+     what a device needs beyond one handover (the router's sealed key store): their sizes are
+     reported too, as *_board_image_bytes;
   3. from the image: the heap in use after importing it, the bytes allocated by one
      provisioning and one FBU check with the collector paused (upper bounds of their peaks:
      nothing is freed while they run), the objects an FBU check allocates (counted in
@@ -312,6 +314,18 @@ def measure(out, log):
         log("%s: bisecting the smallest heap" % role)
         res["%s_min_heap_bytes" % role] = runner.min_heap(image_dir, role, log)
         res["%s_min_heap_less_code_bytes" % role] = res["%s_min_heap_bytes" % role] - st["heap_after_import_bytes"]
+    # What the board manifests (boards/manifests, hostsim/boards.py) ship for each role: the
+    # traced modules plus what a device needs beyond one handover (the router's key store).
+    for role in ("router", "mobile"):
+        res["%s_board_image_bytes" % role] = None
+    try:
+        from . import boards
+
+        for role, ms in boards.committed_images().items():
+            if role in ("router", "mobile"):
+                res["%s_board_image_bytes" % role] = sum(sizes[x] for x in ms)
+    except Exception as e:  # the manifests are optional here; the traced images are the measure
+        log("board manifests not read (%s)" % e)
     res["image_budget_bytes"] = IMAGE_BUDGET
     res["router_heap_target_bytes"] = HEAP_TARGET
     res["daemon_bytes"] = sizes.get("handoverkey.daemon")
@@ -336,6 +350,8 @@ def print_report(res, sizes, mods, out_dir, f):
     rows = (
         ("router image (.mpy octets)", res["router_image_bytes"], "<= %d" % IMAGE_BUDGET, res["router_image_bytes"] <= IMAGE_BUDGET),
         ("mobile image (.mpy octets)", res["mobile_image_bytes"], "<= %d" % IMAGE_BUDGET, res["mobile_image_bytes"] <= IMAGE_BUDGET),
+        ("router board image (manifest)", res["router_board_image_bytes"], "", None),
+        ("mobile board image (manifest)", res["mobile_board_image_bytes"], "", None),
         ("router heap after import", res["router_heap_after_import_bytes"], "", None),
         ("mobile heap after import", res["mobile_heap_after_import_bytes"], "", None),
         ("router min -X heapsize (full run)", res["router_min_heap_bytes"], "<= %d" % HEAP_TARGET, res["router_min_heap_bytes"] <= HEAP_TARGET),

@@ -153,7 +153,9 @@ class BoardSession:
         self.engines = 0
         self.next_id = 0
         try:
-            self.t = SerialTransport(port, baudrate=115200)
+            # A read timeout, so that a silent board is a TransportError after timeout_s even on a
+            # pty (mpremote reads ptys with blocking reads; without it a hung board hangs us).
+            self.t = SerialTransport(port, baudrate=115200, timeout=1)
         except TransportError as e:
             raise EngineProcessError("board %s: %s" % (port, e))
         try:

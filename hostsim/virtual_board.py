@@ -15,9 +15,10 @@ What mpremote finds there is what it finds on a board:
   exactly as a board does (`OK`, `MPY: soft reboot`, the raw REPL banner). The unix port has
   no soft reset of its own (there this Ctrl-D leaves the process spinning), so the bridge
   does it; a fresh process is a faithful soft reset: new heap, no modules, the files kept;
-- Ctrl-C interrupts a running program (the pty is the interpreter's controlling terminal and
-  SIGINT is MicroPython's KeyboardInterrupt); if the interpreter exits (Ctrl-D in the friendly
-  REPL, `sys.exit()`), it is restarted with `MPY: soft reboot` and a new banner.
+- Ctrl-C interrupts a running program: while the interpreter runs code (it catches SIGINT
+  only then, /proc/PID/status says), the bridge turns the byte into SIGINT, MicroPython's
+  KeyboardInterrupt; at a prompt the byte goes through. If the interpreter exits (Ctrl-D in
+  the friendly REPL, `sys.exit()`), it is restarted with `MPY: soft reboot` and a new banner.
 
 Ports: `socket://127.0.0.1:PORT` (TCP, one client at a time; pyserial's socket:// handler,
 which mpremote uses for any device name it does not know) or `/dev/pts/N` (a second pty whose
@@ -93,6 +94,24 @@ class _Interpreter:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def running_code(self):
+        """True while the interpreter runs a program: only then does MicroPython's unix port
+        catch SIGINT (mp_hal_set_interrupt_char); at a prompt SIGINT has its default action."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def interrupt(self):
+        try:
+            os.kill(self.proc.pid, signal.SIGINT)
+        except OSError:
+            pass
 
     def stop(self):
         if self.proc.poll() is None:
@@ -362,6 +381,12 @@ class VirtualBoard:
             if self._raw_idle and b == 0x04:
                 # Ctrl-D on an empty raw REPL line: a soft reset.
                 self._restart(raw=True)
+                continue
+            if b == 0x03 and self._interp.running_code():
+                # Ctrl-C while a program runs: a board's UART sees the interrupt character and
+                # raises KeyboardInterrupt. The unix port's REPL leaves the terminal in raw mode
+                # while the raw REPL executes, so the byte would never become SIGINT by itself.
+                self._interp.interrupt()
                 continue
             self._raw_idle = False
             self._to_board.append(b)

@@ -73,7 +73,7 @@ class Plan:
 
     def __init__(self, key_bits=2048, at=1, mode="predictive", router_target="cpython", mobile_target="cpython",
                  keylog=False, wall_start=FIXED_WALL_S, hk_lifetime=43200, table_capacity=256, router_extra=None,
-                 board_port=None):
+                 board_port=None, mobile_cfg=None):
         if key_bits not in MN_KEYS:
             raise ValueError("key bits must be one of %s" % sorted(MN_KEYS))
         self.key_bits = key_bits
@@ -87,6 +87,7 @@ class Plan:
         self.table_capacity = table_capacity
         self.router_extra = dict(router_extra or {})  # more router config keys (e.g. rate limits)
         self.board_port = board_port  # where the "board" target is: mpremote's device name
+        self.mobile_cfg = mobile_cfg  # the mobile node's config, when not the fixture one (own keys)
 
 
 def router_config(name, plan):
@@ -147,7 +148,8 @@ class World:
         self.net = Network(plan.wall_start)
         self.par_cfg = router_config("PAR", plan)
         self.nar_cfg = router_config("NAR", plan)
-        self.mn_cfg = mobile_config(plan)
+        self.mn_cfg = dict(plan.mobile_cfg) if plan.mobile_cfg else mobile_config(plan)
+        self.mn_cfg.pop("role", None)
         self.par_ll = bytes.fromhex(self.par_cfg["link_local"])
         self.par_address = addr(PAR_ADDRESS)
         self.nar_address = addr(NAR_ADDRESS)
