@@ -24,7 +24,9 @@ SEPARATED when both tests reject (|t| > 4.5 and KS p < 0.001), otherwise "no sep
 beyond noise". A timing figure, not a proof; run with many trials on a quiet machine.
 
 --target micropython runs the same trials inside the `micropython` command
-(hostsim/upy/sidechannel.py), timed there with time.ticks_us().
+(hostsim/upy/sidechannel.py), timed there with time.ticks_us(). --inject-leak-us N adds a
+deliberate N-microsecond delay to the invalid class (CPython), to see how small a leak the
+test finds on this machine.
 """
 
 import gc
@@ -63,6 +65,9 @@ def add_arguments(p):
     p.add_argument("--at", type=int, choices=(0, 1), default=1, help="AT of the HK Reply (default 1)")
     p.add_argument("--seed", type=int, default=None, help="seed of the trial order and the padding octets")
     p.add_argument("--json", action="store_true", help="print one JSON object (a list with --target both)")
+    p.add_argument("--inject-leak-us", type=float, default=0.0,
+                   help="positive control (cpython): busy-wait this long inside the timed region after each "
+                        "invalid-padding PrRtAdv, a deliberate leak the test should find")
 
 
 # ---- the fixed random stream that makes the node's nonce repeatable ----
@@ -193,7 +198,13 @@ def trial_order(rng, trials):
     return order
 
 
-def run_cpython(setup, order):
+def _spin(us):
+    end = time.perf_counter_ns() + int(us * 1000)
+    while time.perf_counter_ns() < end:
+        pass
+
+
+def run_cpython(setup, order, leak_us=0.0):
     mn = setup.mn
     times = {"valid": [], "invalid": []}
     idx = {"valid": 0, "invalid": 0}
@@ -210,6 +221,8 @@ def run_cpython(setup, order):
             gc.disable()
             t0 = time.perf_counter_ns()
             _, events = mn.handle(frame, setup.now, setup.wall)
+            if leak_us and cls == "invalid":
+                _spin(leak_us)
             dt = time.perf_counter_ns() - t0
             if gc_was:
                 gc.enable()
@@ -389,13 +402,19 @@ def run(args):
     results = []
     for target in targets:
         order = trial_order(rng, args.trials)
-        times = run_cpython(setup, order) if target == "cpython" else run_micropython(setup, order)
+        if target == "cpython":
+            times = run_cpython(setup, order, args.inject_leak_us)
+        else:
+            times = run_micropython(setup, order)
         r = analyse(times, target, args.trials, rng)
-        r.update({"key_bits": args.key_bits, "at": args.at, "seed": seed, "invalid_kinds": list(INVALID_KINDS)})
+        r.update({"key_bits": args.key_bits, "at": args.at, "seed": seed, "invalid_kinds": list(INVALID_KINDS),
+                  "injected_leak_us": args.inject_leak_us if target == "cpython" else 0.0})
         results.append(r)
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
     else:
         for r in results:
             _print(r, INVALID_KINDS)
+            if r["injected_leak_us"]:
+                print("  (positive control: %.1f us added to every invalid-padding trial)" % r["injected_leak_us"])
     return 0

@@ -58,9 +58,9 @@ def test_committed_corpus_is_small():
 
 @pytest.mark.parametrize("name", targets.NAMES)
 def test_smoke_fuzz(name, tmp_path):
-    """A few thousand inputs, real RSA everywhere; any exception or broken invariant fails."""
+    """A few thousand inputs (real RSA); any exception or broken invariant fails."""
     env = dict(os.environ, FUZZ_WORK=str(tmp_path))
-    cmd = [sys.executable, os.path.join(FUZZ, "run.py"), name, "--real-rsa"]
+    cmd = [sys.executable, os.path.join(FUZZ, "run.py"), name]
     if HAVE_ATHERIS:
         work = tmp_path / "corpus"
         work.mkdir()
