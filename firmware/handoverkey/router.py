@@ -32,6 +32,7 @@ _NH_ICMPV6 = const(58)
 _TX_BUF = const(1500)
 _IPV6_HDR = const(40)
 _ETH_LLA = const(6)  # link-layer address length on Ethernet-like links
+_MAX_LLA = const(32)
 
 _UNSPECIFIED = bytes(16)
 _ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
@@ -47,6 +48,16 @@ class Neighbor:
     """One access point next to this router and the router behind it (for PrRtAdv code 0)."""
 
     def __init__(self, ap_lla, nar_lla, nar_address, nar_prefix, prefix_len=64):
+        if not 1 <= len(ap_lla) <= _MAX_LLA or not 1 <= len(nar_lla) <= _MAX_LLA:
+            raise EncodeError("link-layer addresses must be 1 to 32 octets")
+        if len(nar_address) != 16 or len(nar_prefix) != 16 or not 0 <= prefix_len <= 128:
+            raise EncodeError("NAR address and prefix must be 16 octets, prefix length 0..128")
+        # Checked here, not per RtSolPr: a bad neighbour entry must fail at start, not on every request.
+        for i in range(16):
+            keep = prefix_len - 8 * i
+            mask = 0xFF if keep >= 8 else (0 if keep <= 0 else (0xFF << (8 - keep)) & 0xFF)
+            if nar_prefix[i] & ~mask & 0xFF:
+                raise EncodeError("NAR prefix has bits set past its prefix length")
         self.ap_lla = bytes(ap_lla)
         self.nar_lla = bytes(nar_lla)
         self.nar_address = bytes(nar_address)
@@ -109,6 +120,11 @@ class Router:
         # PCoA -> [NCoA, expires_ms, last sequence number]: the forwarding an accepted FBU set up.
         self.forwarding = {}
         self._tx = bytearray(_TX_BUF)
+        if self.lla is not None and len(self.lla) > _MAX_LLA:
+            raise EncodeError("the router's link-layer address must be at most 32 octets")
+        # Every CPA this router can send must fit its transmit buffer: build each once now.
+        for i in range(len(self.cert_path)):
+            self._cpa(_ALL_NODES, 0, len(self.cert_path), i, self.cert_path[i], self.anchor_names if i == 0 else ())
         # CPython: FBUs in the layout mobile nodes send take a slice-and-C fast path with the same
         # outcome (router_fast.py; never loaded on MicroPython, so not part of a board image).
         self._fbu_fast = None

@@ -176,3 +176,19 @@ def test_bad_shapes_refused():
     cfg = E.router_cfg(role="router", _note="PAR")
     build_engine("router", cfg)
     assert _mobile(keylog=True).keylog is True
+
+
+def test_router_values_that_could_not_go_on_the_wire_are_refused_at_start():
+    """Found by fuzzing: values that built an engine which then failed on every RtSolPr or CPS
+    are refused when the router is built, never later while answering a peer."""
+
+    cfg = E.router_cfg()
+    cfg["neighbors"][0]["nar_prefix"] = "20010db8000200000000000000000001"  # a bit past /64
+    raises(EncodeError, E.build_engine, "router", cfg)
+    cfg = E.router_cfg()
+    cfg["lla"] = "02" * 1300
+    raises(EncodeError, E.build_engine, "router", cfg)
+    cfg = E.router_cfg()
+    cfg["cert_path"] = cfg["cert_path"] + ["308205dc" + "00" * 1500]
+    raises(EncodeError, E.build_engine, "router", cfg)
+    E.build_engine("router", E.router_cfg())  # the fixture itself is fine
