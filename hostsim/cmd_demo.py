@@ -32,6 +32,14 @@ _SAY = {
 }
 
 
+def write_captures(path, capture, wall_start):
+    """Every frame of every link to `path`, and each link's own frames to `<path stem>.<link>.pcap`."""
+    write_pcap(path, [(wall_start + t / 1000.0, f) for t, _, f in capture])
+    stem = path[:-5] if path.endswith(".pcap") else path
+    for link in sorted(set(l for _, l, _ in capture)):
+        write_pcap("%s.%s.pcap" % (stem, link), [(wall_start + t / 1000.0, f) for t, l, f in capture if l == link])
+
+
 def add_arguments(p):
     p.add_argument("--target", choices=TARGETS, default="cpython",
                    help="where the engines run (default cpython); board: the --board-role engines on the board "
@@ -48,7 +56,8 @@ def add_arguments(p):
     p.add_argument("--key-bits", type=int, choices=(1024, 2048), default=2048, help="mobile node key size")
     p.add_argument("--at", type=int, choices=(0, 1), default=1, help="the AT the mobile node asks for")
     p.add_argument("--mode", choices=("predictive", "reactive"), default="predictive")
-    p.add_argument("--pcap", help="write every frame of every link to this pcap (raw IPv6)")
+    p.add_argument("--pcap", help="write every frame of every link to this pcap (raw IPv6), and each link's "
+                                  "frames to <stem>.<link>.pcap beside it")
     p.add_argument("--keylog", help="write the key log (secret keys! lab use only) to this file")
     p.add_argument("--quiet", action="store_true", help="print only the verdict")
 
@@ -93,7 +102,11 @@ def run_demo(args, out=sys.stdout):
         accepted = w.handover() if attached else False
         done = w.has_event("MN", "fback-accepted")
         if args.pcap:
-            write_pcap(args.pcap, [(plan.wall_start + t / 1000.0, f) for t, _, f in w.net.capture])
+            try:
+                write_captures(args.pcap, w.net.capture, plan.wall_start)
+            except OSError as e:
+                print("hostsim demo: cannot write %s: %s" % (args.pcap, e.strerror or e), file=sys.stderr)
+                return 2
         if args.keylog:
             log = KeyLogWriter(args.keylog)
             for line in w.keylog_lines():

@@ -142,3 +142,17 @@ def test_demo_fails_when_the_par_rejects(tmp_path, monkeypatch):
         quiet = True
 
     assert cmd_demo.run_demo(Args(), out=open(os.devnull, "w")) == 1
+
+
+def test_demo_writes_a_capture_per_link(tmp_path):
+    r, pcap, _ = run_demo(tmp_path, "cpython", 1, "reactive", 1024)
+    assert r.returncode == 0, r.stderr
+    _, every = read_pcap(str(pcap))
+    per_link = {}
+    for link in ("par-link", "nar-link"):
+        _, per_link[link] = read_pcap(str(tmp_path / ("demo.%s.pcap" % link)))
+        assert per_link[link]
+    assert sorted(per_link["par-link"] + per_link["nar-link"]) == sorted(every)
+    # The reactive FBU leaves on the NAR's link and is routed to the PAR's (hop limit one lower).
+    fbu_hops = sorted(f[7] for f in every if f[6] == 60)
+    assert len(fbu_hops) == 2 and fbu_hops[0] + 1 == fbu_hops[1]
