@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -120,6 +121,11 @@ def test_raw_repl_filesystem_and_soft_reset(tmp_path):
             assert t.exec("import hello; print(hello.X)").strip() == b"42"
             # Ctrl-C interrupts a running program, as on a board.
             t.exec_raw_no_follow("while True: pass")
+            # The bridge turns Ctrl-C into SIGINT only once the program runs (a loaded machine
+            # may take a while to get there): wait for that, as a person would see it run.
+            deadline = time.monotonic() + 20
+            while not vb._interp.running_code() and time.monotonic() < deadline:
+                time.sleep(0.01)
             t.serial.write(b"\x03")
             out, err = t.follow(timeout=10)
             assert b"KeyboardInterrupt" in err
