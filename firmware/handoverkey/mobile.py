@@ -38,9 +38,8 @@ _NH_DEST_OPTS = const(60)
 _TX_BUF = const(1500)
 _NONCE_LEN = const(6)
 
-_ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
-_ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
-_SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"
+_ALL_NODES = ipv6.ALL_NODES
+_ALL_ROUTERS = ipv6.ALL_ROUTERS
 
 PREDICTIVE = "predictive"
 REACTIVE = "reactive"
@@ -262,11 +261,11 @@ class MobileNode:
     def _for_me(self, dst):
         if dst == self.pcoa or dst == self.ncoa or dst == self.link_local or dst == _ALL_NODES:
             return True
-        if dst[:13] == _SOLICITED:
-            for a in (self.pcoa, self.ncoa, self.link_local):
-                if dst[13:] == a[13:]:
-                    return True
-        return False
+        return (
+            ipv6.is_solicited_for(dst, self.pcoa)
+            or ipv6.is_solicited_for(dst, self.ncoa)
+            or ipv6.is_solicited_for(dst, self.link_local)
+        )
 
     def _set_timer(self, at_ms, kind):
         self._timer_ms = at_ms

@@ -34,14 +34,10 @@ _IPV6_HDR = const(40)
 _ETH_LLA = const(6)  # link-layer address length on Ethernet-like links
 _MAX_LLA = const(32)
 
-_UNSPECIFIED = bytes(16)
-_ALL_NODES = b"\xff\x02" + bytes(13) + b"\x01"
-_ALL_ROUTERS = b"\xff\x02" + bytes(13) + b"\x02"
-_SOLICITED = b"\xff\x02" + bytes(9) + b"\x01\xff"
-
-
-def solicited_node(addr):
-    return _SOLICITED + bytes(addr[13:16])
+_UNSPECIFIED = ipv6.UNSPECIFIED
+_ALL_NODES = ipv6.ALL_NODES
+_ALL_ROUTERS = ipv6.ALL_ROUTERS
+solicited_node = ipv6.solicited_node
 
 
 class Neighbor:

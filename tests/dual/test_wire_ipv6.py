@@ -340,3 +340,16 @@ def test_checksum_allocates_nothing_on_micropython():
         finally:
             unlock()
     assert out[0] == 0x4A23 and out[1]
+
+
+def test_multicast_constants_and_solicited_node():
+    """RFC 4291 §2.7.1: ff02::1, ff02::2 and the solicited-node address ff02::1:ffXX:XXXX."""
+    assert ipv6.ALL_NODES == bytes.fromhex("ff020000000000000000000000000001")
+    assert ipv6.ALL_ROUTERS == bytes.fromhex("ff020000000000000000000000000002")
+    assert ipv6.UNSPECIFIED == bytes(16)
+    a = bytes.fromhex("20010db8000000000000000000abcdef")
+    s = ipv6.solicited_node(a)
+    assert s == bytes.fromhex("ff0200000000000000000001ffabcdef")
+    assert ipv6.is_solicited_for(s, a)
+    assert not ipv6.is_solicited_for(s, bytes.fromhex("20010db8000000000000000000abcdee"))
+    assert not ipv6.is_solicited_for(ipv6.ALL_NODES, a)

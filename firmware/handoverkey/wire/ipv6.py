@@ -30,6 +30,23 @@ def _room(buf, off, n):
         raise EncodeError("buffer too small")
 
 
+# Addresses the engines send to or accept (RFC 4291 §2.7.1), written out: no import-time work.
+UNSPECIFIED = b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+ALL_NODES = b"\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"
+ALL_ROUTERS = b"\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02"
+SOLICITED_PREFIX = b"\xff\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\xff"  # ff02::1:ff00:0/104
+
+
+def solicited_node(addr):
+    """The solicited-node multicast address of addr (its low 24 bits under ff02::1:ff00:0/104)."""
+    return SOLICITED_PREFIX + bytes(addr[13:16])
+
+
+def is_solicited_for(dst, addr):
+    """True when dst is the solicited-node multicast address of addr."""
+    return dst[:13] == SOLICITED_PREFIX and dst[13:] == addr[13:]
+
+
 def encode_header(buf, off, payload_len, next_header, hop_limit, src, dst):
     """Write a 40-octet IPv6 header (traffic class and flow label 0); return off + 40."""
     if type(payload_len) is not int or payload_len < 0 or payload_len > 0xFFFF:
