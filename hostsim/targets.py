@@ -65,7 +65,30 @@ class EngineProcessError(RuntimeError):
     pass
 
 
-class MicroPythonEngine:
+class AgentEngine:
+    """An engine reached through handoverkey.agent's JSON requests; subclasses say how a request
+    travels (`_ask`): over a pipe to a MicroPython process, or through mpremote to a board."""
+
+    def _out(self, reply):
+        return [bytes.fromhex(f) for f in reply["frames"]], [(k, f) for k, f in reply["events"]]
+
+    def handle(self, frame, now_ms, wall_s):
+        return self._out(self._ask({"op": "handle", "frame": bytes(frame).hex(), "now_ms": now_ms, "wall_s": wall_s}))
+
+    def poll(self, now_ms, wall_s):
+        return self._out(self._ask({"op": "poll", "now_ms": now_ms, "wall_s": wall_s}))
+
+    def call(self, method, now_ms, wall_s, *args):
+        return self._out(self._ask({"op": "call", "method": method, "args": list(args), "now_ms": now_ms, "wall_s": wall_s}))
+
+    def next_deadline(self):
+        return self._ask({"op": "deadline"})["deadline"]
+
+    def snapshot(self):
+        return self._ask({"op": "state"})["state"]
+
+
+class MicroPythonEngine(AgentEngine):
     """The engine runs inside the MicroPython unix port; frames and calls cross a pipe as JSON lines."""
 
     target = "micropython"
@@ -91,24 +114,6 @@ class MicroPythonEngine:
         if "error" in reply:
             raise EngineProcessError("micropython engine: " + reply["error"])
         return reply
-
-    def _out(self, reply):
-        return [bytes.fromhex(f) for f in reply["frames"]], [(k, f) for k, f in reply["events"]]
-
-    def handle(self, frame, now_ms, wall_s):
-        return self._out(self._ask({"op": "handle", "frame": bytes(frame).hex(), "now_ms": now_ms, "wall_s": wall_s}))
-
-    def poll(self, now_ms, wall_s):
-        return self._out(self._ask({"op": "poll", "now_ms": now_ms, "wall_s": wall_s}))
-
-    def call(self, method, now_ms, wall_s, *args):
-        return self._out(self._ask({"op": "call", "method": method, "args": list(args), "now_ms": now_ms, "wall_s": wall_s}))
-
-    def next_deadline(self):
-        return self._ask({"op": "deadline"})["deadline"]
-
-    def snapshot(self):
-        return self._ask({"op": "state"})["state"]
 
     def close(self):
         if self.proc.poll() is None:
@@ -193,7 +198,7 @@ class BoardSession:
         self.t.close()
 
 
-class BoardEngine:
+class BoardEngine(AgentEngine):
     """The engine runs on a board (or the virtual board) reached with mpremote; see BoardSession.
 
     port: what `mpremote connect` takes: /dev/ttyACM0, /dev/pts/N, socket://HOST:PORT.
@@ -234,24 +239,6 @@ class BoardEngine:
         if "error" in reply:
             raise EngineProcessError("board engine: " + reply["error"])
         return reply
-
-    def _out(self, reply):
-        return [bytes.fromhex(f) for f in reply["frames"]], [(k, f) for k, f in reply["events"]]
-
-    def handle(self, frame, now_ms, wall_s):
-        return self._out(self._ask({"op": "handle", "frame": bytes(frame).hex(), "now_ms": now_ms, "wall_s": wall_s}))
-
-    def poll(self, now_ms, wall_s):
-        return self._out(self._ask({"op": "poll", "now_ms": now_ms, "wall_s": wall_s}))
-
-    def call(self, method, now_ms, wall_s, *args):
-        return self._out(self._ask({"op": "call", "method": method, "args": list(args), "now_ms": now_ms, "wall_s": wall_s}))
-
-    def next_deadline(self):
-        return self._ask({"op": "deadline"})["deadline"]
-
-    def snapshot(self):
-        return self._ask({"op": "state"})["state"]
 
     def close(self):
         if self.closed:
