@@ -184,15 +184,10 @@ class MobileNode:
     def handle(self, frame, now_ms, wall_s):
         frames = []
         events = []
-        try:
-            pkt = ipv6.decode_packet(frame)
-        except DecodeError:
-            events.append(("dropped", {"reason": "decode"}))
-            return frames, events
-        if not self._for_me(pkt.dst):
-            return frames, events
-        if not ipv6.verify_upper(frame, pkt):
-            events.append(("dropped", {"reason": "checksum"}))
+        pkt, why = ipv6.receive(frame, self._for_me)
+        if pkt is None:
+            if why is not None:
+                events.append(("dropped", {"reason": why}))
             return frames, events
         try:
             if pkt.next_header == _NH_ICMPV6:

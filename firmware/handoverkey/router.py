@@ -30,7 +30,6 @@ SOURCE_BURST = 16
 _HOP_LIMIT_ND = const(255)
 _NH_ICMPV6 = const(58)
 _TX_BUF = const(1500)
-_IPV6_HDR = const(40)
 _ETH_LLA = const(6)  # link-layer address length on Ethernet-like links
 _MAX_LLA = const(32)
 
@@ -139,15 +138,10 @@ class Router:
                 return out
         frames = []
         events = []
-        try:
-            pkt = ipv6.decode_packet(frame)
-        except DecodeError:
-            events.append(("dropped", {"reason": "decode"}))
-            return frames, events
-        if not self._for_me(pkt.dst):
-            return frames, events
-        if not ipv6.verify_upper(frame, pkt):
-            events.append(("dropped", {"reason": "checksum"}))
+        pkt, why = ipv6.receive(frame, self._for_me)
+        if pkt is None:
+            if why is not None:
+                events.append(("dropped", {"reason": why}))
             return frames, events
         nh = pkt.next_header
         try:

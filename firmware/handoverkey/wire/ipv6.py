@@ -316,6 +316,21 @@ def verify_upper(buf, pkt):
     )
 
 
+def receive(frame, for_me):
+    """(packet, None) for a frame addressed to this node (`for_me(dst)`) whose upper-layer
+    checksum verifies; else (None, why): "decode" or "checksum", or None when it is simply
+    not addressed here. The one receive path of both engines."""
+    try:
+        pkt = decode_packet(frame)
+    except DecodeError:
+        return None, "decode"
+    if not for_me(pkt.dst):
+        return None, None
+    if not verify_upper(frame, pkt):
+        return None, "checksum"
+    return pkt, None
+
+
 def finish(buf, ip_off, end):
     """Set the Payload Length of the packet at buf[ip_off:end], then its ICMPv6 (58) or
     Mobility Header (135) checksum; return the checksum written."""
