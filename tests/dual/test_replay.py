@@ -38,6 +38,10 @@ def _state(g):
         bytes(g._nkey),
         list(g._nseen),
         bytes(g._nuse),
+        g._pfresh,
+        g._nnext,
+        None if g._pidx is None else sorted(g._pidx.items()),
+        None if g._nidx is None else sorted(g._nidx.items()),
     )
 
 
@@ -124,13 +128,29 @@ def test_nonce_memory_lasts_two_windows_then_expires():
     g.forget(A)
     assert _reason(g.check, A, TS + 600 * S, N1, life - 1, WALL + 600) == "replay"
     assert _reason(g.check, A, TS + 600 * S, N1, life, WALL + 600) is None
-    # An expired nonce no longer counts, and its slot is the first to be reused.
+    # An expired nonce no longer counts.
     assert g.nonce_count() == 1 and g.nonce_count(life) == 0
     g.commit(B, TS + 602 * S, N2, life, WALL + 602)
-    assert g.nonce_count() == 1 and g.nonce_count(life) == 1
+    assert g.nonce_count() == 2 and g.nonce_count(life) == 1
+    # Recording the same pair again frees its expired copy: one slot per pair, the new one live.
     g.commit(A, TS + 600 * S, N1, life, WALL + 600)
     assert g.nonce_count() == 2 and g.nonce_count(life) == 2
     assert _reason(g.check, A, TS + 600 * S, N1, life + 1, WALL + 600) == "replay"
+    assert _reason(g.check, A, TS + 600 * S, N1, 2 * life - 1, WALL + 1200) == "replay"
+
+
+def test_nonce_ring_reuses_the_slot_remembered_longest():
+    g = ReplayGuard(2, 3)
+    for i in range(3):
+        g.commit(A, TS, bytes((i,)) * 6, i, WALL)
+    # Full and all live: the fourth nonce takes the first one's slot, the others stay.
+    g.commit(A, TS, b"\x03" * 6, 3, WALL)
+    assert g.nonce_count(4) == 3
+    assert [_reason(g.check, A, TS, bytes((i,)) * 6, 4, WALL) for i in range(4)] == [None, "replay", "replay", "replay"]
+    # The ring goes round in order of age: the fifth nonce takes the second one's slot.
+    g.commit(A, TS, b"\x04" * 6, 4, WALL)
+    assert _reason(g.check, A, TS, b"\x01" * 6, 5, WALL) is None
+    assert _reason(g.check, A, TS, b"\x02" * 6, 5, WALL) == "replay"
 
 
 def test_failed_check_or_commit_changes_nothing():
@@ -250,7 +270,7 @@ def test_argument_errors():
 
 
 def test_slot_lookup_is_aligned_and_ignores_free_slots():
-    g = ReplayGuard(4, 4)
+    g = ReplayGuard(4, 4, portable=True)
     zero = bytes(16)
     # Free slots are zero-filled; the unspecified address must not be found in them.
     assert g.peer(zero) is None
@@ -272,3 +292,39 @@ def test_memory_is_preallocated():
         g.commit(_src(i & 255), TS + i, bytes((i & 255, i >> 8)) * 3 + bytes(30), i, WALL)
     assert sizes == (len(g._pkey), len(g._pts), len(g._pwall), len(g._prd), len(g._puse), len(g._nkey), len(g._nseen), len(g._nuse))
     assert g.peer_count() == 8 and g.nonce_count() == 16
+
+
+def test_scanned_and_indexed_slots_decide_alike():
+    # The slab scan (MicroPython) and the dicts beside the slabs (CPython) must give the same
+    # verdicts and fill the same slots, through eviction, forget() and expiry, with sources
+    # and nonces full of zeros (what made the scan slow on CPython) and long nonces.
+    scan = ReplayGuard(5, 7, portable=True)
+    idx = ReplayGuard(5, 7, portable=False)
+    x = 12345
+    verdicts = []
+    for step in range(600):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        src = bytes(15) + bytes((x % 7,))
+        nonce = bytes(((x >> 8) % 2,)) * (6 if x & 0x10000 else 18)
+        now = step * 3000
+        wall = WALL + now // 1000
+        # Mostly inside the window, sometimes 400 s off (outside it) or behind the peer's last.
+        ts = (wall + ((x >> 20) % 5 - 2) * 200) * S
+        op = (x >> 4) % 8
+        out = []
+        for g in (scan, idx):
+            if op == 0:
+                g.forget(src)
+                out.append(g.peer(src))
+            elif op < 4:
+                out.append(_reason(g.check, src, ts, nonce, now, wall))
+            else:
+                out.append(_reason(g.commit, src, ts, nonce, now, wall))
+        assert out[0] == out[1], step
+        verdicts.append(out[0])
+        assert _state(scan)[:11] == _state(idx)[:11], step
+    # The run went through every outcome, so the comparison covered each path.
+    assert "replay" in verdicts and "timestamp" in verdicts and None in verdicts
+    # The CPython index names exactly the used slots, by their content.
+    assert sorted(idx._nidx.values()) == [i for i in range(7) if idx._nuse[i]]
+    assert sorted(idx._pidx.values()) == [i for i in range(5) if idx._puse[i]]

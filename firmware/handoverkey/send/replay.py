@@ -3,7 +3,7 @@
 import hashlib
 import struct
 
-from handoverkey._compat import const
+from handoverkey._compat import IS_MICROPYTHON, const
 from handoverkey.errors import DecodeError, EncodeError, VerifyError
 
 # RFC 3971 §10.2 defaults.
@@ -24,9 +24,13 @@ _TICKS_HALF = const(0x20000000)
 _PEER_MAX_AGE_S = const(86400)
 
 _ADDR = const(16)
-# Nonce slot: source (16) | length marker (1) | nonce, or SHA-1 of a longer one (20).
+# Nonce slot: length marker (1) | nonce, or SHA-1 of a longer one (20, zero-padded) | source (16).
+# The source goes last so that a search for a slot ends on varied octets: CPython's
+# bytearray.find skips ahead on the pattern's last octet, and a pattern ending in the
+# padding's zeros made it crawl through every free (zero) slot.
 _NONCE_MAX = const(16)
 _NSLOT = const(37)
+_NVALUE = const(20)
 
 REASON_TIMESTAMP = "timestamp"
 REASON_REPLAY = "replay"
@@ -52,7 +56,12 @@ class ReplayGuard:
 
     All storage is allocated in the constructor and never grows, so a long-running node does
     not fragment its heap. check() never changes state; commit() re-checks and records, and is
-    meant to be called only once the whole message (CGA, signature, ...) has passed."""
+    meant to be called only once the whole message (CGA, signature, ...) has passed.
+
+    Slots are found by content. On MicroPython (and with portable=True) that is a scan of the
+    slab (_find_slot), which needs no object per slot. On CPython a dict from slot content to
+    slot number is kept beside each slab instead: its find() crawls one octet at a time
+    through zero-filled free slots whenever the pattern holds a zero, which addresses do."""
 
     def __init__(
         self,
@@ -61,6 +70,7 @@ class ReplayGuard:
         delta_s=TIMESTAMP_DELTA_S,
         fuzz_s=TIMESTAMP_FUZZ_S,
         drift_pct=TIMESTAMP_DRIFT_PCT,
+        portable=None,
     ):
         if not isinstance(capacity, int) or capacity < 1:
             raise EncodeError("capacity must be a positive int")
@@ -87,10 +97,19 @@ class ReplayGuard:
         self._prd = [0] * capacity
         self._puse = [0] * capacity
         self._stamp = 0
-        # Nonces: fixed slots, a free or expired one reused first, else the oldest evicted.
+        # Slots from here on have never been used: a new peer takes the next one without a scan.
+        self._pfresh = 0
+        # Nonces: fixed slots filled as a ring. Nonces are recorded in time order, so the slot
+        # after the last one written is free or the one remembered longest: the one to reuse.
         self._nkey = bytearray(_NSLOT * nonce_capacity)
         self._nseen = [0] * nonce_capacity
         self._nuse = bytearray(nonce_capacity)
+        self._nnext = 0
+        if portable is None:
+            portable = IS_MICROPYTHON
+        # The CPython indexes: content of every used slot -> its number (see the class docstring).
+        self._pidx = None if portable else {}
+        self._nidx = None if portable else {}
 
     # -- introspection ------------------------------------------------------------------
 
@@ -111,18 +130,31 @@ class ReplayGuard:
 
     def peer(self, source):
         """(RDlast ms, TSlast, wall_s) stored for source, or None."""
-        i = _find_slot(self._pkey, self._puse, _source_key(source), _ADDR)
+        i = self._peer_slot(_source_key(source))
         if i < 0:
             return None
         return (self._prd[i], self._ts_at(i), self._wall_at(i))
 
     def forget(self, source):
         """Drop what is known about source (its nonces stay remembered until they expire)."""
-        i = _find_slot(self._pkey, self._puse, _source_key(source), _ADDR)
+        skey = _source_key(source)
+        i = self._peer_slot(skey)
         if i >= 0:
             self._puse[i] = 0
+            if self._pidx is not None:
+                del self._pidx[skey]
 
     # -- internals ------------------------------------------------------------------------
+
+    def _peer_slot(self, skey):
+        if self._pidx is not None:
+            return self._pidx.get(skey, -1)
+        return _find_slot(self._pkey, self._puse, skey, _ADDR)
+
+    def _nonce_at(self, slot):
+        if self._nidx is not None:
+            return self._nidx.get(bytes(slot), -1)
+        return _find_slot(self._nkey, self._nuse, slot, _NSLOT)
 
     def _ts_at(self, i):
         return struct.unpack_from(">Q", self._pts, 8 * i)[0]
@@ -131,7 +163,7 @@ class ReplayGuard:
         return struct.unpack_from(">q", self._pwall, 8 * i)[0]
 
     def _live_peer(self, skey, now_ms, wall_s):
-        i = _find_slot(self._pkey, self._puse, skey, _ADDR)
+        i = self._peer_slot(skey)
         if i < 0:
             return -1
         age_ms = _ms_diff(now_ms, self._prd[i])
@@ -143,26 +175,6 @@ class ReplayGuard:
     def _nonce_live(self, i, now_ms):
         # A negative age (a clock that went back) still counts as live: fail closed.
         return _ms_diff(now_ms, self._nseen[i]) < self._nonce_life_ms
-
-    def _nonce_victim(self, now_ms):
-        """A free or expired nonce slot, else the one remembered longest."""
-        # Runs over every slot once the memory is full (a busy router), so _ms_diff is written
-        # out and the attributes read once: the same result at a third of the cost.
-        use = self._nuse
-        seen = self._nseen
-        life = self._nonce_life_ms
-        best = 0
-        best_age = -1
-        for i in range(self.nonce_capacity):
-            if not use[i]:
-                return i
-            age = ((now_ms - seen[i] + _TICKS_HALF) & _TICKS_MASK) - _TICKS_HALF
-            if age >= life:
-                return i
-            if age > best_age:
-                best = i
-                best_age = age
-        return best
 
     def _store_peer(self, i, now_ms, ts, wall_s):
         self._prd[i] = now_ms
@@ -184,7 +196,7 @@ class ReplayGuard:
         if not isinstance(now_ms, int) or not isinstance(wall_s, int) or wall_s < 0 or wall_s >= 1 << 62:
             raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
         if nonce is not None:
-            i = _find_slot(self._nkey, self._nuse, _nonce_slot(skey, nonce), _NSLOT)
+            i = self._nonce_at(_nonce_slot(skey, nonce))
             if i >= 0 and self._nonce_live(i, now_ms):
                 raise VerifyError(REASON_REPLAY)
         i = self._live_peer(skey, now_ms, wall_s)
@@ -209,16 +221,25 @@ class ReplayGuard:
         i = self._live_peer(skey, now_ms, wall_s)
         if i < 0:
             # A stale entry for this source is reused; otherwise a free slot, otherwise the LRU one.
-            i = _find_slot(self._pkey, self._puse, skey, _ADDR)
+            i = self._peer_slot(skey)
             if i < 0:
-                use = self._puse
-                i = 0
-                j = 1
-                while j < self.capacity and use[i]:
-                    if not use[j] or use[j] < use[i]:
-                        i = j
-                    j += 1
+                i = self._pfresh
+                if i < self.capacity:
+                    self._pfresh = i + 1
+                else:
+                    # Full: a slot freed by forget(), else the least recently used peer.
+                    use = self._puse
+                    i = 0
+                    j = 1
+                    while j < self.capacity and use[i]:
+                        if use[j] < use[i]:
+                            i = j
+                        j += 1
+                    if use[i] and self._pidx is not None:
+                        del self._pidx[bytes(self._pkey[_ADDR * i : _ADDR * (i + 1)])]
                 self._pkey[_ADDR * i : _ADDR * (i + 1)] = skey
+                if self._pidx is not None:
+                    self._pidx[skey] = i
             self._store_peer(i, now_ms, ts, wall_s)
         elif ts > self._ts_at(i):
             # RFC 3971 §5.3.4.2: update RDlast and TSlast only when TSnew > TSlast.
@@ -226,13 +247,23 @@ class ReplayGuard:
         self._puse[i] = self._stamp
         if nonce is not None:
             slot = _nonce_slot(skey, nonce)
-            # Only an expired copy can still be here (a live one failed check): reuse its slot.
-            n = _find_slot(self._nkey, self._nuse, slot, _NSLOT)
-            if n < 0:
-                n = self._nonce_victim(now_ms)
+            # Only an expired copy can still be here (a live one failed check): it is freed, so
+            # that a lookup never finds it ahead of the copy written now.
+            idx = self._nidx
+            n = self._nonce_at(slot)
+            if n >= 0:
+                self._nuse[n] = 0
+                if idx is not None:
+                    del idx[bytes(slot)]
+            n = self._nnext
+            self._nnext = n + 1 if n + 1 < self.nonce_capacity else 0
+            if self._nuse[n] and idx is not None:
+                del idx[bytes(self._nkey[_NSLOT * n : _NSLOT * (n + 1)])]
             self._nkey[_NSLOT * n : _NSLOT * (n + 1)] = slot
             self._nseen[n] = now_ms
             self._nuse[n] = 1
+            if idx is not None:
+                idx[bytes(slot)] = n
 
 
 def _source_key(source):
@@ -244,14 +275,14 @@ def _source_key(source):
 def _nonce_slot(skey, nonce):
     """The fixed-size slot content for (source, nonce)."""
     slot = bytearray(_NSLOT)
-    slot[0:_ADDR] = skey
     n = len(nonce)
     if n <= _NONCE_MAX:
         # The length octet keeps a short nonce apart from the digest of a long one, and the
         # zero padding after a short nonce apart from a longer nonce ending in zeros.
-        slot[_ADDR] = n
-        slot[_ADDR + 1 : _ADDR + 1 + n] = nonce
+        slot[0] = n
+        slot[1 : 1 + n] = nonce
     else:
-        slot[_ADDR] = 0xFF
-        slot[_ADDR + 1 : _ADDR + 21] = hashlib.sha1(nonce).digest()
+        slot[0] = 0xFF
+        slot[1 : 1 + _NVALUE] = hashlib.sha1(nonce).digest()
+    slot[1 + _NVALUE : _NSLOT] = skey
     return slot
