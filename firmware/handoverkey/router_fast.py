@@ -36,10 +36,14 @@ _ZERO2 = b"\x00\x00"
 _MH = 64  # the Mobility Header's offset: IPv6 header (40) + Destination Options with the HAO (24)
 _OPTS = _MH + 12  # its first option, after the FBU message data
 _MIN = _MH + 16  # the shortest MH this path looks at; anything shorter takes the general path
-_DOPT = b"\x87\x02\x01\x02"  # Next Header 135 (MH), Hdr Ext Len 2, PadN with 2 octets ...
-_HAO = b"\xc9\x10"  # ... then the Home Address option, 16 octets
-# The words of those six octets, for the checksum below.
-_DOPT_WORDS = 0x8702 + 0x0102 + 0xC910
+# The Destination Options header exactly as ipv6.encode_dest_opts_hao writes it: Next Header
+# 135 (MH), Hdr Ext Len 2, PadN with 2 zero octets, then the Home Address option (16 octets).
+# A frame with anything else there takes the general path.
+_DOPT_HAO = b"\x87\x02\x01\x02\x00\x00\xc9\x10"
+# For the checksum below: Next Header 135 in, those four words of the header out.
+_CSUM_FIX = 135 - (0x8702 + 0x0102 + 0x0000 + 0xC910)
+_ACOA = b"\x01\x00\x03\x10"  # PadN(0) then the Alternate Care-of Address option (16 octets)
+_SPI0 = b"\x00\x00\x00\x00"  # the BADF SPI of a SEND handover key
 
 
 def _keyed(hash_ctor, key):
@@ -55,21 +59,11 @@ def _keyed(hash_ctor, key):
 
 def fbu_fast(router, frame, now_ms):
     """(frames, events) as Router.handle would return them, or None for the general path."""
-    if type(frame) is not bytes:
-        return None
-    n = len(frame)
-    if (
-        n < _MIN
-        or frame[6] != 60
-        or frame[66] != 8
-        or frame[0] & 0xF0 != 0x60
-        or frame[40:44] != _DOPT
-        or frame[46:48] != _HAO
-    ):
+    if type(frame) is not bytes or len(frame) < _MIN or frame[40:48] != _DOPT_HAO or frame[6] != 60 or frame[66] != 8 or frame[0] >> 4 != 6:
         return None
     end = 40 + ((frame[4] << 8) | frame[5])
     mlen = end - _MH
-    if end > n or mlen < 16 or (frame[65] + 1) << 3 != mlen:
+    if end > len(frame) or mlen < 16 or (frame[65] + 1) << 3 != mlen:
         return None
     dst = frame[24:40]
     if dst != router.address and dst != router.link_local:
@@ -77,18 +71,19 @@ def fbu_fast(router, frame, now_ms):
     # Upper-layer checksum, the Home Address as the pseudo-header source (RFC 6275 §6.1.1):
     # Destination, Home Address and MH words plus length and Next Header, modulo 0xFFFF. As
     # 2^16 = 1 modulo 0xFFFF, octets 24..end read as one integer sum to the same as their
-    # 16-bit words, so the Destination Options words in between (40..48) are taken back out.
-    # The MH length is a multiple of 8: no odd octet, and the 32-bit length adds as itself.
-    if (_from_bytes(frame[24:end], "big") % 0xFFFF - _DOPT_WORDS - ((frame[44] << 8) | frame[45]) + mlen + 135) % 0xFFFF:
+    # 16-bit words, so the Destination Options words in between (40..48, fixed) are taken back
+    # out with _CSUM_FIX. The MH length is a multiple of 8: no odd octet, and the 32-bit
+    # length adds as itself.
+    if (_from_bytes(frame[24:end], "big") + mlen + _CSUM_FIX) % 0xFFFF:
         return None
     pcoa = frame[48:64]
     # Options: [PadN(0) Alternate CoA] [Pad1 | PadN] BADF, as mh.decode_mh walks them.
-    p = _OPTS
-    if end - p >= 20 and frame[p] == 1 and frame[p + 1] == 0 and frame[p + 2] == 3 and frame[p + 3] == 16:
-        ncoa = frame[p + 4 : p + 20]
-        p += 20
+    if frame[76:80] == _ACOA and mlen >= 32:
+        ncoa = frame[80:96]
+        p = 96
     else:
         ncoa = frame[8:24]
+        p = _OPTS
     if p >= end:
         return None
     o = frame[p]
@@ -105,7 +100,6 @@ def fbu_fast(router, frame, now_ms):
     if rest < 5 or (blen != rest and blen + 4 != rest):
         return None
     auth = p + 6
-    alen_got = end - auth
     table = router.table
     slot = table.lookup(pcoa, now_ms)
     if slot < 0:
@@ -119,11 +113,8 @@ def fbu_fast(router, frame, now_ms):
         mac = (at, algorithms.auth_len(at)) + _keyed(ctor, bytes(table.key(slot)))
         table.attach(slot, mac)
     at, alen, inner, outer = mac
-    if (
-        frame[p + 2] or frame[p + 3] or frame[p + 4] or frame[p + 5]  # SPI 0: a SEND handover key
-        or alen_got != alen
-        or (blen != alen + 4 and blen != alen)
-    ):
+    if end - auth != alen or frame[p + 2 : auth] != _SPI0 or (blen != alen + 4 and blen != alen):
+        # SPI 0 marks a SEND handover key.
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "badf"})]
     i = inner.copy()
     i.update(b"".join((ncoa, dst, frame[_MH : _MH + 4], _ZERO2, frame[_MH + 6 : auth])))
