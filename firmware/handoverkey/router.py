@@ -250,10 +250,18 @@ class Router:
         return self._rtsolpr_bucket.take(now_ms)
 
     def _on_rtsolpr(self, frame, pkt, msg, now_ms, wall_s, frames, events):
+        # The New AP option picks the PrRtAdv's neighbour; read before anything changes, so
+        # that a malformed LLA option drops the message (DecodeError) with no state touched.
+        neighbor, asked = self._neighbor_for(frame, msg)
         src = bytes(pkt.src)
         if not self._admit(src, now_ms):
             events.append(("rate-limited", {"source": src}))
             return
+        self._rtsolpr_admitted(frame, pkt, msg, neighbor, asked, src, now_ms, wall_s, frames, events)
+
+    def _rtsolpr_admitted(self, frame, pkt, msg, neighbor, asked, src, now_ms, wall_s, frames, events):
+        """An RtSolPr past flood control: every check, then the PrRtAdv (with or without a key).
+        Also where router_fast.py hands over any RtSolPr that fails one of its checks."""
         nonce = None
         nonce_opt = msg.find(ndopt.OPT_NONCE)
         if nonce_opt is not None:
@@ -265,7 +273,7 @@ class Router:
             # RFC 5269 §3.2: answer, but provision nothing and touch no key record.
             events.append(("rtsolpr-rejected", {"source": src, "reason": e.reason}))
             if e.reason != "source":
-                frames.append(self._prrtadv(frame, msg, src, nonce, None, wall_s))
+                frames.append(self._prrtadv(neighbor, asked, msg.identifier, src, nonce, None, wall_s))
             return
         self.replay.commit(pkt.src, ts, nonce, now_ms, wall_s)
         reply = None
@@ -275,7 +283,7 @@ class Router:
                 events.append(("rtsolpr-no-key", {"source": src, "reason": "at", "requested_at": req.at}))
             else:
                 reply = self._provision(src, check.key_hash, at, hke, now_ms, events)
-        frames.append(self._prrtadv(frame, msg, src, nonce, reply, wall_s))
+        frames.append(self._prrtadv(neighbor, asked, msg.identifier, src, nonce, reply, wall_s))
 
     def _provision(self, mn, key_hash, at, hke, now_ms, events):
         """Reuse the key of this CGA and CGA public key while valid, else make one (RFC 5269 §3.2, §3.6)."""
@@ -333,15 +341,28 @@ class Router:
                 return None, lla
         return None, None
 
-    def _prrtadv(self, frame, msg, dst, nonce, reply, wall_s):
+    def _prrtadv(self, neighbor, asked, ident, dst, nonce, reply, wall_s):
         """A signed PrRtAdv to the RtSolPr's source: neighbour information, CGA, Timestamp,
         the copied Nonce and, when provisioning, the Handover Key Reply (I§4, I§5)."""
         buf = self._tx
-        neighbor, asked = self._neighbor_for(frame, msg)
         off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, dst)
         icmp_off = off
+        off = self._prrtadv_head(buf, off, neighbor, asked, ident)
+        off = ndopt.put_timestamp(buf, off, ndopt.timestamp_from_wall(wall_s))
+        if nonce is not None:
+            off = ndopt.put_nonce(buf, off, nonce)
+        if reply is not None:
+            at, lifetime, enc = reply
+            off = ndopt.put_hk_reply(buf, off, at, lifetime, enc)
+        end = signature.sign(self.key, buf, 0, icmp_off, off)
+        return bytes(buf[:end])
+
+    def _prrtadv_head(self, buf, off, neighbor, asked, ident):
+        """The PrRtAdv's ICMPv6 header and the options fixed by the neighbour, up to and
+        including this router's CGA option; returns the offset after them. (router_fast.py
+        keeps this part per neighbour.)"""
         code = icmp.PRRTADV_TUPLE if neighbor is not None else icmp.PRRTADV_NO_NEW_ROUTER
-        off = icmp.encode_prrtadv(buf, off, code, msg.identifier)
+        off = icmp.encode_prrtadv(buf, off, code, ident)
         if self.lla:
             off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
         if neighbor is not None:
@@ -353,15 +374,7 @@ class Router:
         elif asked is not None:
             # Code 2: each requested AP is reported with "no fast handover support" (RFC 5568 §6.1.2).
             off = ndopt.put_lla(buf, off, ndopt.LLA_NO_FAST_HANDOVER, bytes(asked.lla[:_ETH_LLA]))
-        off = ndopt.put_cga(buf, off, self.cga_params)
-        off = ndopt.put_timestamp(buf, off, ndopt.timestamp_from_wall(wall_s))
-        if nonce is not None:
-            off = ndopt.put_nonce(buf, off, nonce)
-        if reply is not None:
-            at, lifetime, enc = reply
-            off = ndopt.put_hk_reply(buf, off, at, lifetime, enc)
-        end = signature.sign(self.key, buf, 0, icmp_off, off)
-        return bytes(buf[:end])
+        return ndopt.put_cga(buf, off, self.cga_params)
 
     # -- CPS -> CPA (RFC 3971 §6.4) --
 

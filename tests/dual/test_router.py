@@ -206,6 +206,29 @@ def test_failed_checks_leave_key_table_untouched():
     assert again == key
 
 
+def test_malformed_lla_option_drops_before_any_state_change():
+    """RFC 4861 §4.6: a malformed option drops the message. An LLA option with an undefined
+    Code is malformed, and the router reads the LLA options for the PrRtAdv's neighbour: it
+    must find that out before the replay memory, the key table or the rate limits change."""
+    mn, par = _mn(), _par()
+    router = E.make_router()
+    req = _request(mn, par, now_ms=0)
+
+    def bad_lla(t, raw):
+        # The wildcard LLA option's Code octet set to 9 (codes end at 7, RFC 5568 §6.4.3).
+        return raw[:2] + b"\x09" + raw[3:] if t == ndopt.OPT_LLA else raw
+
+    bad = E.resign(req, mn.cga_key, bad_lla)
+    before = router.snapshot()
+    peers = router.replay.peer_count()
+    frames, events = _send(router, bad, 0)
+    assert frames == [] and events == [("dropped", {"reason": "decode"})]
+    assert router.snapshot() == before and router.replay.peer_count() == peers
+    # Nothing was spent or remembered: the well-formed RtSolPr with the same nonce is provisioned.
+    frames, events = _send(router, req, 0)
+    assert "key-provisioned" in _kinds(events), events
+
+
 def test_same_cga_same_key():
     """3.2-6, 3.2-7, 3.2-19, 3.6-5: the key is stored under the CGA with the CGA key's fingerprint,
     AT and expiry; a new RtSolPr from the same CGA and CGA key gets the same key back (decrypted
