@@ -26,7 +26,8 @@ MPY_CROSS_FLAGS = ("-O3", "-X", "no-source-lines")
 #: Modules that never go into a board image: the CPython backends and the host-side drivers.
 HOST_ONLY = (
     "handoverkey.crypto.host",  # needs `cryptography`
-    "handoverkey.router_fast",  # Router's CPython fast path; MicroPython never imports it
+    "handoverkey.router_fast",  # Router's CPython fast paths; MicroPython never imports them
+    "handoverkey.router_fast_rtsolpr",
     "handoverkey.agent",  # the simulator's pipe driver
 )
 

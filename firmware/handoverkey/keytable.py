@@ -514,9 +514,13 @@ class KeyTable:
         decide whether a newcomer may displace that entry (the router's flood control)."""
         if self._n < self.capacity:
             return -1
-        self._sweep(now_ms // 1000)
-        if self._n < self.capacity:
-            return -1
+        # Sweep only once something may have expired (as _alloc does): on a full table every
+        # newcomer asks, and a sweep walks every entry.
+        now_s = now_ms // 1000
+        if now_s >= self._min_exp:
+            self._sweep(now_s)
+            if self._n < self.capacity:
+                return -1
         e = self._ends
         return e[1] if e[1] != _NIL else e[3]
 

@@ -41,8 +41,10 @@ class TokenBucket:
 class SourceBuckets:
     """A token bucket per source address, for at most `capacity` sources.
 
-    When full, the source seen longest ago is forgotten (it starts again with a full bucket,
-    which costs an attacker nothing it could not get from a fresh address anyway)."""
+    When full, the source added longest ago is forgotten: it starts again with a full bucket,
+    which gives an attacker nothing a fresh address would not, so which one goes matters only
+    for cost. A ring of the sources in the order they were added makes that O(1): a flood of
+    new addresses must not turn every RtSolPr into a scan of the table."""
 
     def __init__(self, rate, burst, capacity=64):
         if type(capacity) is not int or capacity < 1:
@@ -51,6 +53,8 @@ class SourceBuckets:
         self.burst = burst
         self.capacity = capacity
         self._buckets = {}  # source bytes -> TokenBucket
+        self._ring = [None] * capacity  # the sources in the order added; the next to go at _head
+        self._head = 0
 
     def __len__(self):
         return len(self._buckets)
@@ -59,12 +63,11 @@ class SourceBuckets:
         key = bytes(source)
         b = self._buckets.get(key)
         if b is None:
+            h = self._head
             if len(self._buckets) >= self.capacity:
-                oldest = None
-                for k, v in self._buckets.items():
-                    if oldest is None or v._last < self._buckets[oldest]._last:
-                        oldest = k
-                del self._buckets[oldest]
+                del self._buckets[self._ring[h]]
             b = TokenBucket(self.rate, self.burst, now_ms)
             self._buckets[key] = b
+            self._ring[h] = key
+            self._head = h + 1 if h + 1 < self.capacity else 0
         return b.take(now_ms)

@@ -120,20 +120,23 @@ class Router:
         # Every CPA this router can send must fit its transmit buffer: build each once now.
         for i in range(len(self.cert_path)):
             self._cpa(_ALL_NODES, 0, len(self.cert_path), i, self.cert_path[i], self.anchor_names if i == 0 else ())
-        # CPython: FBUs in the layout mobile nodes send take a slice-and-C fast path with the same
-        # outcome (router_fast.py; never loaded on MicroPython, so not part of a board image).
-        self._fbu_fast = None
+        # CPython: FBUs and RtSolPrs in the layouts mobile nodes send take a slice-and-C fast
+        # path with the same outcome (router_fast.py; never loaded on MicroPython, so not part
+        # of a board image). It keeps the PrRtAdv's neighbour part and this router's Key Hash.
+        self._fast = None
+        self._prrtadv_heads = {}
+        self._key_hash = None
         if not IS_MICROPYTHON:
-            from .router_fast import fbu_fast
+            from .router_fast import handle_fast
 
-            self._fbu_fast = fbu_fast
+            self._fast = handle_fast
 
     # -- the engine interface --
 
     def handle(self, frame, now_ms, wall_s):
-        fast = self._fbu_fast
+        fast = self._fast
         if fast is not None:
-            out = fast(self, frame, now_ms)
+            out = fast(self, frame, now_ms, wall_s)
             if out is not None:
                 return out
         frames = []

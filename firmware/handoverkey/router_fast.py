@@ -1,7 +1,8 @@
-"""CPython only: Router.handle's fast path for an FBU in the layout every mobile node sends.
+"""CPython only: Router.handle's fast paths, and the one for an FBU in the layout every mobile node sends.
 
 Loaded by Router on CPython and never on MicroPython, so it is not part of a board image and
 may slice freely (CPython copies a few dozen octets faster than it runs a bytecode loop).
+handle_fast sends FBUs to fbu_fast below and RtSolPrs to router_fast_rtsolpr.py.
 
 The frame must be `bytes` and carry exactly: an IPv6 header whose Next Header is Destination
 Options; the Destination Options header ipv6.encode_dest_opts_hao writes (PadN(2), Home
@@ -23,6 +24,7 @@ import hashlib
 import hmac
 
 from . import algorithms
+from .router_fast_rtsolpr import rtsolpr_fast
 
 # Each AT's hash (interpretations §1). An AT missing here takes the general path.
 _HASH = {algorithms.AT_HMAC_SHA1: hashlib.sha1, algorithms.AT_HMAC_SHA256: hashlib.sha256}
@@ -55,6 +57,18 @@ def _keyed(hash_ctor, key):
     inner = hash_ctor(bytes(a ^ b for a, b in zip(k, _IPAD)))
     outer = hash_ctor(bytes(a ^ b for a, b in zip(k, _OPAD)))
     return inner, outer
+
+
+def handle_fast(router, frame, now_ms, wall_s):
+    """(frames, events) as Router.handle would return them, or None for the general path."""
+    if type(frame) is not bytes or len(frame) < _OPTS:
+        return None
+    nh = frame[6]
+    if nh == 60:
+        return fbu_fast(router, frame, now_ms)
+    if nh == 58 and frame[40] == 154 and frame[44] == 2:  # FMIPv6, Subtype RtSolPr
+        return rtsolpr_fast(router, frame, now_ms, wall_s)
+    return None
 
 
 def fbu_fast(router, frame, now_ms):

@@ -50,5 +50,8 @@ def test_sources_are_separate_and_bounded():
     for i in range(10):
         s.take(bytes([0x30 + i]) + bytes(15), 10 + i)
         assert len(s) <= 3
-    # `a` was the least recently seen source and has been forgotten: a full bucket again.
+    # `a` was the source added longest ago and has been forgotten: a full bucket again.
     assert s.take(a, 100) and s.take(a, 100)
+    # The three kept are the three added last; each eviction forgets exactly one.
+    assert sorted(s._buckets) == sorted([a] + [bytes([0x30 + i]) + bytes(15) for i in (8, 9)])
+    assert sorted(s._ring) == sorted(s._buckets)

@@ -730,13 +730,13 @@ class EngineFixture:
         fast = _plain(engine.handle(frame, self.now_ms, self.wall_s))
         if self._changed(fast[1]):
             self.cp["router"].rollback()
-        saved = engine._fbu_fast
-        engine._fbu_fast = None
+        saved = engine._fast
+        engine._fast = None
         try:
             _det.reset(b"input")
             general = _plain(engine.handle(frame, self.now_ms, self.wall_s))
         finally:
-            engine._fbu_fast = saved
+            engine._fast = saved
         if self._changed(general[1]):
             STATS["rollbacks"] += 1
             self.cp["router"].rollback()

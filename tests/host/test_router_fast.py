@@ -1,6 +1,6 @@
 """The CPython FBU fast path (router_fast.py) decides exactly as the general path does.
 
-Two routers in the same state, one with the fast path and one without (Router._fbu_fast =
+Two routers in the same state, one with the fast path and one without (Router._fast =
 None), get the same frames; their outputs and their state must stay equal. The frames are the
 mobile node's FBUs in every layout (predictive / reactive, each AT, with and without the A
 flag), the rejections (no key, bad MAC, stale sequence, wrong SPI, a BADF length for another
@@ -28,9 +28,9 @@ def _pair():
     for fast in (True, False):
         r = build_engine("router", cfg)
         if not fast:
-            r._fbu_fast = None
+            r._fast = None
         routers.append(r)
-    assert routers[0]._fbu_fast is not None
+    assert routers[0]._fast is not None
     return routers
 
 

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from .._compat import const
+from .._compat import IS_MICROPYTHON, const
 from ..errors import CryptoError
 
 # Interpretations §7 allows 1024 to 4096 bits in use; 512 is the floor for holding a key at
@@ -25,7 +25,7 @@ _BITSTR = const(0x03)
 _OCTSTR = const(0x04)
 
 
-def bit_len(x):
+def _bit_len_hex(x):
     """Number of significant bits of a non-negative int (int.bit_length is absent on MicroPython)."""
     if x <= 0:
         return 0
@@ -36,6 +36,14 @@ def bit_len(x):
         top <<= 1
         bits -= 1
     return bits
+
+
+def _bit_len_native(x):
+    return x.bit_length() if x > 0 else 0
+
+
+# CPython has int.bit_length, which spares every key it builds a hex string of the modulus.
+bit_len = _bit_len_hex if IS_MICROPYTHON else _bit_len_native
 
 
 def gcd(a, b):

@@ -189,15 +189,22 @@ class ReplayGuard:
         source: 16-octet IPv6 source. ts: the Timestamp option value (48.16 fixed point, u64).
         nonce: the Nonce option value or None. now_ms: monotonic ms. wall_s: Unix seconds.
         Changes nothing."""
-        skey = _source_key(source)
+        self._judge(_source_key(source), ts, nonce, now_ms, wall_s)
+
+    def _judge(self, skey, ts, nonce, now_ms, wall_s):
+        """check() for a source key; returns what commit() needs next: (the live peer's slot
+        or -1, the nonce's slot content or None, the slot of its expired copy or -1)."""
         # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
         if not isinstance(ts, int) or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
             raise EncodeError("timestamp must be a u64 int")
         if not isinstance(now_ms, int) or not isinstance(wall_s, int) or wall_s < 0 or wall_s >= 1 << 62:
             raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
+        slot = None
+        n = -1
         if nonce is not None:
-            i = self._nonce_at(_nonce_slot(skey, nonce))
-            if i >= 0 and self._nonce_live(i, now_ms):
+            slot = _nonce_slot(skey, nonce)
+            n = self._nonce_at(slot)
+            if n >= 0 and self._nonce_live(n, now_ms):
                 raise VerifyError(REASON_REPLAY)
         i = self._live_peer(skey, now_ms, wall_s)
         if i < 0:
@@ -205,20 +212,26 @@ class ReplayGuard:
             diff = wall_s * _TS_PER_S - ts
             if diff <= -self._delta or diff >= self._delta:
                 raise VerifyError(REASON_TIMESTAMP)
-            return
+            return i, slot, n
         # Known peer: TSnew + fuzz > TSlast + (RDnew - RDlast) * (1 - drift) - fuzz, with the
         # elapsed time in ms turned into 1/65536 s and the percentage cleared of its division:
         # 100000 * (TSnew - TSlast + 2 fuzz) > elapsed_ms * 65536 * (100 - drift%).
         elapsed = _ms_diff(now_ms, self._prd[i])
         if 100000 * (ts - self._ts_at(i) + self._fuzz2) <= elapsed * _TS_PER_S * self._keep:
             raise VerifyError(REASON_TIMESTAMP)
+        return i, slot, n
 
     def commit(self, source, ts, nonce, now_ms, wall_s):
         """Check again, then record the accepted message; raises like check() and then changes nothing."""
-        self.check(source, ts, nonce, now_ms, wall_s)
         skey = _source_key(source)
+        self._record(skey, ts, now_ms, wall_s, self._judge(skey, ts, nonce, now_ms, wall_s))
+
+    def _record(self, skey, ts, now_ms, wall_s, judged):
+        """commit() after _judge: `judged` is what _judge returned for these very arguments,
+        with nothing recorded in between (router_fast_rtsolpr.py judges before its RSA check
+        and records after it, within one message)."""
+        i, slot, n = judged
         self._stamp += 1
-        i = self._live_peer(skey, now_ms, wall_s)
         if i < 0:
             # A stale entry for this source is reused; otherwise a free slot, otherwise the LRU one.
             i = self._peer_slot(skey)
@@ -245,12 +258,10 @@ class ReplayGuard:
             # RFC 3971 §5.3.4.2: update RDlast and TSlast only when TSnew > TSlast.
             self._store_peer(i, now_ms, ts, wall_s)
         self._puse[i] = self._stamp
-        if nonce is not None:
-            slot = _nonce_slot(skey, nonce)
-            # Only an expired copy can still be here (a live one failed check): it is freed, so
-            # that a lookup never finds it ahead of the copy written now.
+        if slot is not None:
+            # Only an expired copy can still be here (a live one failed the check): it is freed,
+            # so that a lookup never finds it ahead of the copy written now.
             idx = self._nidx
-            n = self._nonce_at(slot)
             if n >= 0:
                 self._nuse[n] = 0
                 if idx is not None:
