@@ -127,10 +127,6 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
     src = frame[8:24]
     if not router._for_me(dst) or src == _UNSPECIFIED or frame[8] == 0xFF:
         return None
-    # ICMPv6 checksum: source, destination and message words plus length and Next Header.
-    if (_from_bytes(frame[8:end], "big") + plen + 58) % 0xFFFF:
-        return None
-
     # -- options, as ndopt.walk reads them: up to the first RSA Signature --
     p = _OPTS
     count = 0
@@ -179,6 +175,12 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
             return None
         p += ln
     if sig < 0 or cga_o < 0 or ts_o < 0 or nonce_o < 0 or req_o < 0 or sig_len < 20:
+        return None
+    # ICMPv6 checksum: source, destination and message words plus length and Next Header.
+    # Octets 8..sig and sig..end are summed apart (sums of even-length pieces add, as
+    # 2^16 = 1 mod 0xFFFF): the first part is also the signed data's, below.
+    signed_sum = _from_bytes(frame[8:sig], "big")
+    if (signed_sum + _from_bytes(frame[sig:end], "big") + plen + 58) % 0xFFFF:
         return None
 
     # -- the PrRtAdv's neighbour (Router._neighbor_for) --
@@ -234,7 +236,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
     # Signed data (RFC 3971 §5.2, interpretations §3): the checksum of the message cut before
     # the RSA Signature option, with the cut length in the pseudo-header.
     cut = sig - _MSG
-    s = (_from_bytes(frame[8:sig], "big") - ((frame[42] << 8) | frame[43]) + cut + 58) % 0xFFFF
+    s = (signed_sum - ((frame[42] << 8) | frame[43]) + cut + 58) % 0xFFFF
     c = 0xFFFF - s if s else 0
     data = b"".join((CGA_MSG_TYPE_TAG, src, dst, frame[40:42], bytes((c >> 8, c & 0xFF)), frame[44:sig]))
     if not crypto.rsa_verify(key, data, frame[sig + 20 : sig + 20 + k], "sha1", router.min_bits):
@@ -289,8 +291,7 @@ def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
     used = 20 + len(sig)
     size = (used + 7) & ~7
     sig_opt = b"".join((bytes((ndopt.OPT_RSA_SIG, size >> 3, 0, 0)), key_hash, sig, bytes(size - used)))
-    msg = body + sig_opt
-    plen = len(msg)
+    plen = len(body) + size
     if _MSG + plen > len(router._tx):
         raise EncodeError("buffer too small")
     # ... then ipv6.finish: the Payload Length and the checksum of the whole message.
@@ -298,5 +299,5 @@ def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
     c = 0xFFFF - s if s else 0
     return b"".join((
         b"\x60\x00\x00\x00", bytes((plen >> 8, plen & 0xFF, 58, 255)), src, dst,
-        msg[:2], bytes((c >> 8, c & 0xFF)), msg[4:],
+        body[:2], bytes((c >> 8, c & 0xFF)), body[4:], sig_opt,
     ))
