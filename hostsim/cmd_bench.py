@@ -32,13 +32,15 @@ from .targets import FIRMWARE, ROOT, micropython_command
 DEFINITIONS = """\
 rsa_private_per_s    bare RSA private-key operations per second with `cryptography`: sign(m, PKCS1v15,
                      SHA1) with the router's key (loaded once), m as long as the PrRtAdv's signed data
-rsa_ceiling_per_s    1 / (t_private + t_verify + t_encrypt): the RSA work of one provisioning, done bare
-                     with `cryptography`: one private-key operation as above, one signature check
-                     (verify, PKCS1v15, SHA1, of a real RtSolPr) and one encryption (encrypt, PKCS1v15,
-                     of key_len(AT) octets). Each public-key operation is done on a key object built for
-                     it (RSAPublicNumbers(e, n).public_key(), as a router must for every new mobile node:
-                     its CGA key and HKE key arrive in the RtSolPr); rsa_ceiling_warm_per_s reuses one
-                     key object for all of them, which no router can do
+rsa_ceiling_per_s    the RSA work of one provisioning, done bare with `cryptography`, per second: a loop
+                     shaped like the provisioning loop whose every pass makes one private-key operation
+                     as above, one signature check (verify, PKCS1v15, SHA1, of a real RtSolPr) and one
+                     encryption (encrypt, PKCS1v15, of key_len(AT) octets). Each public-key operation
+                     is done on a key object built for it (RSAPublicNumbers(e, n).public_key(), as a
+                     router must for every new mobile node: its CGA key and HKE key arrive in the
+                     RtSolPr). rsa_ceiling_sum_per_s is 1 / (t_private + t_verify + t_encrypt), each
+                     the best of its own rounds (a sum of minima, slightly optimistic); and
+                     rsa_ceiling_warm_per_s reuses one key object for all of them, which no router can do
 provisioning_per_s   Router.handle(RtSolPr) -> signed PrRtAdv with a Handover Key Reply, every check
                      done (CGA, Key Hash, signature, timestamp window, nonce memory, HKE key rules),
                      each RtSolPr from a different CGA, a fresh router per round warmed up by one RtSolPr
@@ -132,6 +134,18 @@ def _encrypt_cold(c):
     rsa.RSAPublicNumbers(c[0], c[1]).public_key().encrypt(c[2], _PAD)
 
 
+def _ceiling_pass(priv, m):
+    """One provisioning's RSA work, bare: the private-key operation, the check, the encryption."""
+
+    def one(item):
+        v, e = item
+        priv.sign(m, _PAD, _SHA1)
+        rsa.RSAPublicNumbers(v[0], v[1]).public_key().verify(v[2], v[3], _PAD, _SHA1)
+        rsa.RSAPublicNumbers(e[0], e[1]).public_key().encrypt(e[2], _PAD)
+
+    return one
+
+
 def cpython_figures(bits, rounds, log):
     batch = PROV_BATCH[bits]
     # Room for every timed RtSolPr: a full table refuses newcomers while its keys are young
@@ -159,6 +173,8 @@ def cpython_figures(bits, rounds, log):
     signs = [sign_data] * n_sign
     vs = [checks[i % len(checks)] for i in range(n_pub)]
     es = [encs[i % len(encs)] for i in range(n_pub)]
+    ceiling_items = list(zip(vs, es))[:batch]
+    ceiling_pass = _ceiling_pass(priv, sign_data)
 
     # FBU set-up: two mobile nodes that hold keys, and their FBUs with new sequence numbers.
     fr = build_engine("router", cfg)
@@ -178,6 +194,7 @@ def cpython_figures(bits, rounds, log):
     for i in range(rounds):
         log("  %d-bit: CPython round %d/%d" % (bits, i + 1, rounds))
         # The ceiling's operations.
+        _best(best, "t_ceiling", _per_op(ceiling_pass, ceiling_items))
         _best(best, "t_private", _per_op(lambda m: priv.sign(m, _PAD, _SHA1), signs))
         _best(best, "t_verify", _per_op(_verify_cold, vs))
         _best(best, "t_encrypt", _per_op(_encrypt_cold, es))
@@ -233,11 +250,14 @@ def cpython_figures(bits, rounds, log):
                 raise RuntimeError("FBU with A flag not answered: %r" % (events,))
         outs = None
 
-    ceiling = best["t_private"] + best["t_verify"] + best["t_encrypt"]
+    ceiling = best["t_ceiling"]
+    ceiling_sum = best["t_private"] + best["t_verify"] + best["t_encrypt"]
     ceiling_warm = best["t_private"] + best["t_verify_warm"] + best["t_encrypt_warm"]
     return {
         "rsa_private_per_s": 1 / best["t_private"],
         "rsa_ceiling_per_s": 1 / ceiling,
+        "rsa_ceiling_sum_per_s": 1 / ceiling_sum,
+        "provisioning_ratio_sum": ceiling_sum / best["t_provision"],
         "rsa_ceiling_warm_per_s": 1 / ceiling_warm,
         "provisioning_per_s": 1 / best["t_provision"],
         "provisioning_ratio": ceiling / best["t_provision"],

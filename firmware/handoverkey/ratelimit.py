@@ -49,10 +49,11 @@ class SourceBuckets:
     def __init__(self, rate, burst, capacity=64):
         if type(capacity) is not int or capacity < 1:
             raise EncodeError("capacity must be a positive integer")
+        TokenBucket(rate, burst)  # the same checks of rate and burst as a bucket's
         self.rate = rate
         self.burst = burst
         self.capacity = capacity
-        self._buckets = {}  # source bytes -> TokenBucket
+        self._buckets = {}  # source bytes -> [thousandths of a token, last refill ms]
         self._ring = [None] * capacity  # the sources in the order added; the next to go at _head
         self._head = 0
 
@@ -66,8 +67,19 @@ class SourceBuckets:
             h = self._head
             if len(self._buckets) >= self.capacity:
                 del self._buckets[self._ring[h]]
-            b = TokenBucket(self.rate, self.burst, now_ms)
-            self._buckets[key] = b
+            # [thousandths of a token, last refill ms]: a new source starts full, less this one.
+            self._buckets[key] = [(self.burst - 1) * _MILLI, now_ms]
             self._ring[h] = key
             self._head = h + 1 if h + 1 < self.capacity else 0
-        return b.take(now_ms)
+            return True
+        # TokenBucket.take, on the list (a bucket per source as a small list, not an object).
+        d = now_ms - b[1]
+        if d > 0:
+            b[1] = now_ms
+            m = b[0] + d * self.rate
+            cap = self.burst * _MILLI
+            b[0] = m if m < cap else cap
+        if b[0] >= _MILLI:
+            b[0] -= _MILLI
+            return True
+        return False

@@ -256,16 +256,24 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
     return frames, events
 
 
+def _head(router, index, neighbor):
+    """The kept part of the PrRtAdv for a neighbour: (ICMPv6 Type and Code, Subtype and
+    Reserved, the options from the LLA to the CGA option, the sum of it all with Identifier and
+    checksum zero, the sum of the router's link-local address)."""
+    scratch = bytearray(len(router._tx))
+    head = bytes(scratch[: router._prrtadv_head(scratch, 0, neighbor, None, 0)])
+    kept = (head[:2], head[4:6], head[8:], _from_bytes(head, "big") + _from_bytes(router.link_local, "big"))
+    router._prrtadv_heads[index] = kept
+    return kept
+
+
 def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
     """The signed PrRtAdv Router._prrtadv builds, octet for octet, from the kept head."""
-    heads = router._prrtadv_heads
-    head = heads.get(index)
-    if head is None:
-        scratch = bytearray(len(router._tx))
-        head = bytes(scratch[: router._prrtadv_head(scratch, 0, neighbor, None, 0)])
-        heads[index] = head
-    parts = [head[:6], bytes((ident >> 8, ident & 0xFF)), head[8:],
-             _TS_HEAD, ndopt.timestamp_from_wall(wall_s).to_bytes(8, "big"), nonce_opt]
+    kept = router._prrtadv_heads.get(index)
+    if kept is None:
+        kept = _head(router, index, neighbor)
+    type_code, sub, options, head_sum = kept
+    parts = [_TS_HEAD, ndopt.timestamp_from_wall(wall_s).to_bytes(8, "big"), nonce_opt]
     if reply is not None:
         at, lifetime, enc = reply
         if lifetime > 0xFFFF:
@@ -275,23 +283,26 @@ def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
         parts.append(bytes((ndopt.OPT_HK_REPLY, size >> 3, size - used, at << 4, lifetime >> 8, lifetime & 0xFF)))
         parts.append(enc)
         parts.append(bytes(size - used))
-    body = b"".join(parts)
-    src = router.link_local
-    # signature.sign: the signed data's checksum (message cut here, checksum field zero in
-    # head)... Sums of even-length pieces add (2^16 = 1 mod 0xFFFF), so the sum of addresses
-    # and body serves both checksums.
-    summed = _from_bytes(src + dst, "big") + _from_bytes(body, "big") + 58
-    s = (summed + len(body)) % 0xFFFF
+    tail = b"".join(parts)
+    ident2 = bytes((ident >> 8, ident & 0xFF))
+    cut = 8 + len(options) + len(tail)
+    # signature.sign: the signed data's checksum (message cut here, checksum field zero)...
+    # Sums of even-length pieces add (2^16 = 1 mod 0xFFFF): the addresses, the kept head and
+    # the Identifier are summed once and serve both checksums.
+    summed = head_sum + _from_bytes(dst, "big") + ident + _from_bytes(tail, "big") + 58
+    s = (summed + cut) % 0xFFFF
     c = 0xFFFF - s if s else 0
     key = router.key
-    sig = crypto.rsa_sign(key, b"".join((CGA_MSG_TYPE_TAG, src, dst, body[:2], bytes((c >> 8, c & 0xFF)), body[4:])))
+    src = router.link_local
+    sig = crypto.rsa_sign(key, b"".join((CGA_MSG_TYPE_TAG, src, dst, type_code, bytes((c >> 8, c & 0xFF)), sub,
+                                         ident2, options, tail)))
     key_hash = router._key_hash
     if key_hash is None:
         key_hash = router._key_hash = key.public.key_hash()
     used = 20 + len(sig)
     size = (used + 7) & ~7
     sig_opt = b"".join((bytes((ndopt.OPT_RSA_SIG, size >> 3, 0, 0)), key_hash, sig, bytes(size - used)))
-    plen = len(body) + size
+    plen = cut + size
     if _MSG + plen > len(router._tx):
         raise EncodeError("buffer too small")
     # ... then ipv6.finish: the Payload Length and the checksum of the whole message.
@@ -299,5 +310,5 @@ def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
     c = 0xFFFF - s if s else 0
     return b"".join((
         b"\x60\x00\x00\x00", bytes((plen >> 8, plen & 0xFF, 58, 255)), src, dst,
-        body[:2], bytes((c >> 8, c & 0xFF)), body[4:], sig_opt,
+        type_code, bytes((c >> 8, c & 0xFF)), sub, ident2, options, tail, sig_opt,
     ))

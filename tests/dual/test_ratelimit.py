@@ -55,3 +55,23 @@ def test_sources_are_separate_and_bounded():
     # The three kept are the three added last; each eviction forgets exactly one.
     assert sorted(s._buckets) == sorted([a] + [bytes([0x30 + i]) + bytes(15) for i in (8, 9)])
     assert sorted(s._ring) == sorted(s._buckets)
+
+
+def test_a_source_bucket_behaves_as_a_token_bucket():
+    # SourceBuckets keeps each source's bucket as a small list; it must spend and refill as
+    # TokenBucket does, through bursts, idle time, the cap and a clock that goes backwards.
+    s = SourceBuckets(3, 5, capacity=4)
+    t = TokenBucket(3, 5, 0)
+    src = b"\x20" + bytes(15)
+    x = 7
+    now = 0
+    got = []
+    for _ in range(400):
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+        now += (x >> 8) % 700 - 100  # sometimes backwards
+        a = s.take(src, now)
+        assert a == t.take(now)
+        got.append(a)
+    assert True in got and False in got
+    raises(EncodeError, SourceBuckets, 1.5, 1)
+    raises(EncodeError, SourceBuckets, 1, 0)

@@ -77,7 +77,7 @@ def _pair(**over):
 
 def _state(r):
     g = r.replay
-    buckets = sorted((k, b._milli, b._last) for k, b in r._sources._buckets.items())
+    buckets = sorted((k, list(b)) for k, b in r._sources._buckets.items())
     return (
         r.snapshot(),
         bytes(g._pkey), bytes(g._pts), bytes(g._pwall), list(g._prd), list(g._puse), g._stamp,

@@ -153,7 +153,7 @@ class ReplayGuard:
 
     def _nonce_at(self, slot):
         if self._nidx is not None:
-            return self._nidx.get(bytes(slot), -1)
+            return self._nidx.get(slot, -1)
         return _find_slot(self._nkey, self._nuse, slot, _NSLOT)
 
     def _ts_at(self, i):
@@ -265,7 +265,7 @@ class ReplayGuard:
             if n >= 0:
                 self._nuse[n] = 0
                 if idx is not None:
-                    del idx[bytes(slot)]
+                    del idx[slot]
             n = self._nnext
             self._nnext = n + 1 if n + 1 < self.nonce_capacity else 0
             if self._nuse[n] and idx is not None:
@@ -274,7 +274,7 @@ class ReplayGuard:
             self._nseen[n] = now_ms
             self._nuse[n] = 1
             if idx is not None:
-                idx[bytes(slot)] = n
+                idx[slot] = n
 
 
 def _source_key(source):
@@ -284,7 +284,7 @@ def _source_key(source):
 
 
 def _nonce_slot(skey, nonce):
-    """The fixed-size slot content for (source, nonce)."""
+    """The fixed-size slot content for (source, nonce), as bytes (a dict key on CPython)."""
     slot = bytearray(_NSLOT)
     n = len(nonce)
     if n <= _NONCE_MAX:
@@ -296,4 +296,4 @@ def _nonce_slot(skey, nonce):
         slot[0] = 0xFF
         slot[1 : 1 + _NVALUE] = hashlib.sha1(nonce).digest()
     slot[1 + _NVALUE : _NSLOT] = skey
-    return slot
+    return bytes(slot)
