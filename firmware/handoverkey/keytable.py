@@ -468,9 +468,10 @@ class KeyTable:
             raise EncodeError("address must be 16 octets")
         if len(fp) < FP_LEN:
             raise EncodeError("fingerprint shorter than 4 octets")
-        if not is_supported(at):
+        # self._klen: key length by AT, 0 for an AT not in the registry (see __init__).
+        klen = self._klen[at] if type(at) is int and 0 <= at < 16 else 0
+        if not klen:
             raise EncodeError("AT not in the registry")
-        klen = key_len(at)
         if len(key) != klen:
             raise EncodeError("key length does not match the AT")
         if type(expires_ms) is not int or type(now_ms) is not int or now_ms < 0:

@@ -31,7 +31,13 @@ class TokenBucket:
         return self._milli >= _MILLI
 
     def take(self, now_ms):
-        self._refill(now_ms)
+        # _refill written out: this runs for every RtSolPr.
+        d = now_ms - self._last
+        if d > 0:
+            self._last = now_ms
+            m = self._milli + d * self.rate
+            cap = self.burst * _MILLI
+            self._milli = m if m < cap else cap
         if self._milli >= _MILLI:
             self._milli -= _MILLI
             return True

@@ -105,7 +105,10 @@ def _cga_key(src, params):
         return None
     sec = src[8] >> 5
     if sec:
-        h = _sha1(b"".join((params[:16], _NINE_ZEROS, params[25:]))).digest()
+        h = _sha1(params[:16])
+        h.update(_NINE_ZEROS)
+        h.update(memoryview(params)[25:])
+        h = h.digest()
         if h[: 2 * sec] != bytes(2 * sec):
             return None
     return key
@@ -125,7 +128,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         return None
     dst = frame[24:40]
     src = frame[8:24]
-    if not router._for_me(dst) or src == _UNSPECIFIED or frame[8] == 0xFF:
+    if (dst != router.link_local and not router._for_me(dst)) or src == _UNSPECIFIED or frame[8] == 0xFF:
         return None
     # -- options, as ndopt.walk reads them: up to the first RSA Signature --
     p = _OPTS

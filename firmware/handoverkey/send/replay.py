@@ -195,9 +195,9 @@ class ReplayGuard:
         """check() for a source key; returns what commit() needs next: (the live peer's slot
         or -1, the nonce's slot content or None, the slot of its expired copy or -1)."""
         # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
-        if not isinstance(ts, int) or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
+        if type(ts) is not int or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
             raise EncodeError("timestamp must be a u64 int")
-        if not isinstance(now_ms, int) or not isinstance(wall_s, int) or wall_s < 0 or wall_s >= 1 << 62:
+        if type(now_ms) is not int or type(wall_s) is not int or wall_s < 0 or wall_s >= 1 << 62:
             raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
         slot = None
         n = -1
