@@ -53,14 +53,16 @@ DESCRIPTIONS = {
 #: Modules an image needs that a traced handover does not load.
 EXTRAS = {
     "router": ("handoverkey.keystore",),  # Router.checkpoint/restore
-    "mobile": (),
+    # MobileNode._hke_key makes a new HKE key pair once the configured ones are used up.
+    "mobile": ("handoverkey.crypto.keygen",),
     "daemon": ("handoverkey.daemon",),
     "selftest": ("handoverkey.selftest",),
 }
 
 #: Modules an image may leave out although a function in it can import them: the other role's.
 NOT_FOR = {
-    "router": ("handoverkey.mobile", "handoverkey.mobile_keys", "handoverkey.send.certpath"),
+    "router": ("handoverkey.mobile", "handoverkey.mobile_keys", "handoverkey.send.certpath",
+               "handoverkey.crypto.keygen"),  # a router never makes keys
     "mobile": ("handoverkey.router", "handoverkey.keytable", "handoverkey.keystore", "handoverkey.ratelimit",
                "handoverkey.crypto.aes"),  # AES-CBC serves the router's key store only
     "daemon": (),

@@ -18,6 +18,7 @@ package(
         "algorithms.py",
         "config.py",
         "crypto/__init__.py",
+        "crypto/keygen.py",
         "crypto/mac.py",
         "crypto/pkcs1.py",
         "crypto/pure.py",
