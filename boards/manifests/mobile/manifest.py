@@ -17,6 +17,7 @@ package(
         "_compat.py",
         "algorithms.py",
         "config.py",
+        "config_mobile.py",
         "crypto/__init__.py",
         "crypto/keygen.py",
         "crypto/mac.py",
