@@ -36,7 +36,7 @@ def hex_bytes(cfg, name, length=None, required=True):
     except (ValueError, TypeError):
         raise ConfigError("config key %s: not a hex string" % name)
     if length is not None and len(b) != length:
-        raise ConfigError("config key %s: expected %d octets" % (name, length))
+        raise ConfigError("config key %s: not %d octets" % (name, length))
     return b
 
 
@@ -44,13 +44,13 @@ def hex_list(cfg, name, required=True):
     """A list of hex strings as a list of bytes."""
     v = get(cfg, name, required, [])
     if not isinstance(v, list):
-        raise ConfigError("config key %s: expected a list" % name)
+        raise ConfigError("config key %s: not a list" % name)
     out = []
     for x in v:
         try:
             out.append(bytes.fromhex(x))
         except (ValueError, TypeError):
-            raise ConfigError("config key %s: not a list of hex strings" % name)
+            raise ConfigError("config key %s: not hex strings" % name)
     return out
 
 
@@ -58,7 +58,7 @@ def int_in(cfg, name, default, lo, hi):
     """An integer field in lo..hi, default when absent."""
     v = get(cfg, name, False, default)
     if type(v) is not int or v < lo or v > hi:
-        raise ConfigError("config key %s: expected an integer %d..%d" % (name, lo, hi))
+        raise ConfigError("config key %s: not an int %d..%d" % (name, lo, hi))
     return v
 
 
@@ -66,7 +66,7 @@ def list_of(cfg, name):
     """A list field, [] when absent."""
     v = get(cfg, name, False, [])
     if not isinstance(v, list):
-        raise ConfigError("config key %s: expected a list" % name)
+        raise ConfigError("config key %s: not a list" % name)
     return v
 
 
@@ -74,10 +74,10 @@ def ats_list(cfg, name):
     """A non-empty list of registered ATs, as a tuple ([0, 1] when absent)."""
     v = get(cfg, name, False, [0, 1])
     if not isinstance(v, list) or not v:
-        raise ConfigError("config key %s: expected a non-empty list of ATs" % name)
+        raise ConfigError("config key %s: no ATs" % name)
     for at in v:
         if not algorithms.is_supported(at):
-            raise ConfigError("config key %s: an AT that is not in the registry" % name)
+            raise ConfigError("config key %s: unknown AT" % name)
     return tuple(v)
 
 
@@ -85,7 +85,7 @@ def boolean(cfg, name, default):
     """A true/false field, default when absent."""
     v = get(cfg, name, False, default)
     if type(v) is not bool:
-        raise ConfigError("config key %s: expected true or false" % name)
+        raise ConfigError("config key %s: not a bool" % name)
     return v
 
 
@@ -94,7 +94,7 @@ def private_key(der, name):
     try:
         return RsaPrivateKey.from_pkcs8(der)
     except CryptoError:
-        raise ConfigError("config key %s: not an RSA private key (PKCS#8 DER)" % name)
+        raise ConfigError("config key %s: not a PKCS#8 RSA key" % name)
 
 
 def check_names(cfg, allowed):

@@ -17,17 +17,17 @@ def build_mobile(cfg):
     check_names(cfg, MOBILE_KEYS)
     anchors = hex_list(cfg, "trust_anchors")
     if not anchors:
-        raise ConfigError("config key trust_anchors: at least one SEND trust anchor is required")
+        raise ConfigError("config key trust_anchors: none")
     for a in anchors:
         try:
             TrustAnchor.from_certificate(a)
         except DecodeError:
-            raise ConfigError("config key trust_anchors: not a DER X.509 certificate")
+            raise ConfigError("config key trust_anchors: not a certificate")
     hke = [private_key(d, "hke_keys") for d in hex_list(cfg, "hke_keys", False)]
     ats = ats_list(cfg, "ats")
     preferred = int_in(cfg, "preferred_at", 1, 0, 15)
     if preferred not in ats:
-        raise ConfigError("config key preferred_at: must be one of ats")
+        raise ConfigError("config key preferred_at: not in ats")
     return MobileNode(
         private_key(hex_bytes(cfg, "cga_key"), "cga_key"),
         hex_bytes(cfg, "pcoa", 16),

@@ -16,7 +16,7 @@ def build_router(cfg):
     neighbors = []
     for n in list_of(cfg, "neighbors"):
         if not isinstance(n, dict):
-            raise ConfigError("config key neighbors: expected a list of objects")
+            raise ConfigError("config key neighbors: not objects")
         neighbors.append(
             Neighbor(
                 hex_bytes(n, "ap_lla"), hex_bytes(n, "nar_lla"), hex_bytes(n, "nar_address", 16),

@@ -46,11 +46,11 @@ def check_extensions(buf, off, end):
     pos = off
     while pos < end:
         if end - pos < _EXT_HDR:
-            raise DecodeError("CGA extension header truncated")
+            raise DecodeError("CGA extension truncated")
         length = (buf[pos + 2] << 8) | buf[pos + 3]
         pos += _EXT_HDR
         if length > end - pos:
-            raise DecodeError("CGA extension data truncated")
+            raise DecodeError("CGA extension truncated")
         pos += length
 
 
@@ -103,12 +103,12 @@ def parse_params(buf, off=0, end=None):
     if end is None:
         end = len(buf)
     if off < 0 or end > len(buf) or off > end:
-        raise DecodeError("CGA parameters bounds")
+        raise DecodeError("CGA params bounds")
     if end - off < _KEY_OFF + 2:
-        raise DecodeError("CGA parameters truncated")
+        raise DecodeError("CGA params truncated")
     tag, _, key_end = der_tlv(buf, off + _KEY_OFF, end)
     if tag != _TAG_SEQUENCE:
-        raise DecodeError("CGA public key is not a DER SEQUENCE")
+        raise DecodeError("CGA key not a SEQUENCE")
     check_extensions(buf, key_end, end)
     return CgaParams(buf, off, key_end, end)
 

@@ -72,13 +72,13 @@ def walk(buf, off, end, max_options=MAX_OPTIONS):
     out = []
     while off < end:
         if end - off < 2:
-            raise DecodeError("option header truncated")
+            raise DecodeError("option truncated")
         t = buf[off]
         n = buf[off + 1] << 3
         if n == 0:
             raise DecodeError("option length 0")
         if n > end - off:
-            raise DecodeError("option overruns message")
+            raise DecodeError("option overrun")
         if len(out) >= max_options:
             raise DecodeError("too many options")
         out.append((t, off, n))
@@ -118,7 +118,7 @@ def _opt(buf, off, length, t, minlen):
     if off < 0 or length < minlen or len(buf) - off < length:
         raise DecodeError("option bounds")
     if buf[off] != t or (buf[off + 1] << 3) != length:
-        raise DecodeError("option type or length mismatch")
+        raise DecodeError("option type/length")
     return memoryview(buf)
 
 
@@ -147,7 +147,7 @@ def get_cga(buf, off, length):
     mv = _opt(buf, off, length, OPT_CGA, 8)
     pad = buf[off + 2]
     if pad > length - 4:
-        raise DecodeError("CGA pad length")
+        raise DecodeError("pad length")
     return CgaOption(pad, mv[off + 4 : off + length - pad])
 
 
@@ -167,7 +167,7 @@ class RsaSigOption:
 
 def put_rsa_sig(buf, off, key_hash, signature):
     if len(key_hash) != _KEY_HASH:
-        raise EncodeError("key hash must be 16 octets")
+        raise EncodeError("key hash length")
     if len(signature) < 1:
         raise EncodeError("empty signature")
     size = _begin(buf, off, OPT_RSA_SIG, 4 + _KEY_HASH + len(signature))
@@ -188,8 +188,8 @@ def get_rsa_sig(buf, off, length):
 
 def timestamp_from_wall(wall_s, frac16=0):
     """The 64-bit Timestamp value for integer Unix seconds and a 1/65536 s fraction."""
-    _u(wall_s, 0xFFFFFFFFFFFF, "timestamp seconds")
-    _u(frac16, 0xFFFF, "timestamp fraction")
+    _u(wall_s, 0xFFFFFFFFFFFF, "seconds")
+    _u(frac16, 0xFFFF, "fraction")
     return (wall_s << 16) | frac16
 
 
@@ -222,7 +222,7 @@ def put_nonce(buf, off, nonce):
     """The nonce is at least 6 octets and sized so the option needs no padding."""
     n = len(nonce)
     if n < 6 or (n + 2) & 7:
-        raise EncodeError("nonce length must be 6, 14, 22, ...")
+        raise EncodeError("nonce length")
     size = _begin(buf, off, OPT_NONCE, 2 + n)
     _copy(buf, off + 2, nonce)
     return off + size
@@ -260,7 +260,7 @@ def get_trust_anchor(buf, off, length):
     mv = _opt(buf, off, length, OPT_TRUST_ANCHOR, 8)
     pad = buf[off + 3]
     if pad > length - 4:
-        raise DecodeError("trust anchor pad length")
+        raise DecodeError("pad length")
     return TrustAnchorOption(buf[off + 2], pad, mv[off + 4 : off + length - pad])
 
 
@@ -307,7 +307,7 @@ def put_certificate(buf, off, cert_type, cert):
     padding from the DER length)."""
     _u(cert_type, 0xFF, "cert type")
     if der_tlv_len(cert, 0, len(cert)) != len(cert):
-        raise EncodeError("certificate is not one DER TLV")
+        raise EncodeError("cert not one DER TLV")
     size = _begin(buf, off, OPT_CERTIFICATE, 4 + len(cert))
     buf[off + 2] = cert_type
     buf[off + 3] = 0
@@ -319,7 +319,7 @@ def get_certificate(buf, off, length):
     mv = _opt(buf, off, length, OPT_CERTIFICATE, 8)
     n = der_tlv_len(buf, off + 4, off + length)
     if n < 0:
-        raise DecodeError("certificate DER length")
+        raise DecodeError("cert DER length")
     return CertificateOption(buf[off + 2], mv[off + 4 : off + 4 + n])
 
 
@@ -329,18 +329,18 @@ def get_certificate(buf, off, length):
 def put_ip_addr(buf, off, code, prefix_len, addr):
     """IP Address/Prefix option (24 octets). For code 4 (NAR's prefix) the bits past
     prefix_len must already be zero, as the RFC requires of senders."""
-    _u(code, 4, "IP address option code")
+    _u(code, 4, "IPA code")
     if code < IPA_OLD_COA:
-        raise EncodeError("IP address option code out of range")
+        raise EncodeError("IPA code out of range")
     _u(prefix_len, 128, "prefix length")
     if len(addr) != 16:
-        raise EncodeError("address must be 16 octets")
+        raise EncodeError("address length")
     if code == IPA_NAR_PREFIX:
         for i in range(16):
             keep = prefix_len - 8 * i
             mask = 0xFF if keep >= 8 else (0 if keep <= 0 else (0xFF00 >> keep) & 0xFF)
             if addr[i] & ~mask & 0xFF:
-                raise EncodeError("prefix bits set past prefix length")
+                raise EncodeError("bits past prefix length")
     _begin(buf, off, OPT_IP_ADDR, 24)
     buf[off + 2] = code
     buf[off + 3] = prefix_len
@@ -398,7 +398,7 @@ def put_hk_request(buf, off, at, spki):
     SubjectPublicKeyInfo, minimal padding."""
     _u(at, 15, "AT")
     if len(spki) < 1:
-        raise EncodeError("empty public key")
+        raise EncodeError("empty key")
     used = 4 + len(spki)
     size = _begin(buf, off, OPT_HK_REQUEST, used)
     buf[off + 2] = size - used
@@ -412,7 +412,7 @@ def get_hk_request(buf, off, length):
     mv = _opt(buf, off, length, OPT_HK_REQUEST, 8)
     pad = buf[off + 2]
     if pad > length - 4:
-        raise DecodeError("HK request pad length")
+        raise DecodeError("pad length")
     return HkRequestOption(buf[off + 3] >> 4, pad, mv[off + 4 : off + length - pad])
 
 
@@ -435,7 +435,7 @@ def put_hk_reply(buf, off, at, lifetime, enc_key):
     _u(at, 15, "AT")
     _u(lifetime, 0xFFFF, "key lifetime")
     if len(enc_key) < 1:
-        raise EncodeError("empty encrypted key")
+        raise EncodeError("empty key")
     used = 6 + len(enc_key)
     size = _begin(buf, off, OPT_HK_REPLY, used)
     buf[off + 2] = size - used
@@ -450,7 +450,7 @@ def get_hk_reply(buf, off, length):
     mv = _opt(buf, off, length, OPT_HK_REPLY, 8)
     pad = buf[off + 2]
     if pad > length - 6:
-        raise DecodeError("HK reply pad length")
+        raise DecodeError("pad length")
     return HkReplyOption(
         buf[off + 3] >> 4, pad, (buf[off + 4] << 8) | buf[off + 5], mv[off + 6 : off + length - pad]
     )
