@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from handoverkey import algorithms, crypto
 from handoverkey.crypto.rsakey import RsaPublicKey
 from handoverkey.errors import DecodeError
-from handoverkey.send import cga, signature
+from handoverkey.send import cga, cga_gen, signature
 from handoverkey.wire import icmp, ipv6, mh, ndopt
 
 from .sim import solicited_node
@@ -71,7 +71,7 @@ def attacker_cga(key_name, prefix, index=0):
     number of distinct valid CGAs of one key cost one hash each."""
     spki = private_key(key_name).public.spki()
     modifier = b"\xa7\x7a" + bytes(10) + index.to_bytes(4, "big")
-    return cga.cga_generate(spki, addr(prefix)[:8], sec=0, modifier=modifier)
+    return cga_gen.cga_generate(spki, addr(prefix)[:8], sec=0, modifier=modifier)
 
 
 @functools.lru_cache(maxsize=None)

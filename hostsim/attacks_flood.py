@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handoverkey.crypto.rsakey import RsaPrivateKey
 from handoverkey.router import RTSOLPR_BURST, RTSOLPR_RATE
-from handoverkey.send import cga
+from handoverkey.send import cga_gen
 
 from . import attacks
 from .world import PAR_PREFIX, addr
@@ -38,7 +38,7 @@ def _flood_frames(sc, count):
     for i in range(count):
         k = keys[i % len(keys)]
         hke = keys[(i + 1) % len(keys)]
-        a, params = cga.cga_generate(k.public.spki(), prefix, sec=0, modifier=i.to_bytes(16, "big"))
+        a, params = cga_gen.cga_generate(k.public.spki(), prefix, sec=0, modifier=i.to_bytes(16, "big"))
         sc.attacker_addrs.add(a)
         frames.append(attacks.craft_rtsolpr(a, sc.w.par_ll, params, k, sc.wall_s, hke.public.spki()))
     return frames

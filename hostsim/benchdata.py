@@ -21,7 +21,7 @@ import os
 
 from handoverkey import algorithms, crypto
 from handoverkey.crypto import host
-from handoverkey.send import cga, signature
+from handoverkey.send import cga_gen, signature
 from handoverkey.wire import icmp, ipv6, mh, ndopt
 
 from . import world
@@ -50,7 +50,7 @@ def router_config(bits, table_capacity=256):
     cfg = world.router_config("PAR", world.Plan(key_bits=bits, table_capacity=table_capacity))
     if bits != 2048:
         key = keys(bits, 1, "router")[0]
-        ll, params = cga.cga_generate(key.public.spki(), _LINK_LOCAL, sec=1)
+        ll, params = cga_gen.cga_generate(key.public.spki(), _LINK_LOCAL, sec=1)
         cfg["key"] = key.pkcs8().hex()
         cfg["link_local"] = ll.hex()
         cfg["cga_params"] = params.hex()
@@ -61,7 +61,7 @@ def _modifier(key):
     # A Sec 1 modifier of this key, searched once (about 2^16 SHA-1s).
     m = _mods.get(key.public.n)
     if m is None:
-        _, params = cga.cga_generate(key.public.spki(), world.addr(world.PAR_PREFIX)[:8], sec=1)
+        _, params = cga_gen.cga_generate(key.public.spki(), world.addr(world.PAR_PREFIX)[:8], sec=1)
         m = params[:16]
         _mods[key.public.n] = m
     return m
@@ -70,7 +70,7 @@ def _modifier(key):
 def mobile_cga(key, index):
     """(address, CGA Parameters) of `key` under the index-th /64 of 2001:db8:1::/48 (Sec 1)."""
     prefix = _SITE + bytes(((index >> 8) & 0xFF, index & 0xFF))
-    return cga.cga_generate(key.public.spki(), prefix, sec=1, modifier=_modifier(key))
+    return cga_gen.cga_generate(key.public.spki(), prefix, sec=1, modifier=_modifier(key))
 
 
 class Request:

@@ -53,18 +53,23 @@ DESCRIPTIONS = {
 #: Modules an image needs that a traced handover does not load.
 EXTRAS = {
     "router": ("handoverkey.keystore",),  # Router.checkpoint/restore
-    "mobile": (),
+    # MobileNode._hke_key makes a new HKE key pair once the configured ones are used up.
+    "mobile": ("handoverkey.crypto.keygen",),
     "daemon": ("handoverkey.daemon",),
     "selftest": ("handoverkey.selftest",),
 }
 
 #: Modules an image may leave out although a function in it can import them: the other role's.
 NOT_FOR = {
-    "router": ("handoverkey.mobile", "handoverkey.mobile_keys", "handoverkey.send.certpath"),
+    "router": ("handoverkey.mobile", "handoverkey.mobile_keys", "handoverkey.send.certpath",
+               "handoverkey.config_mobile",
+               "handoverkey.crypto.keygen"),  # a router never makes keys
     "mobile": ("handoverkey.router", "handoverkey.keytable", "handoverkey.keystore", "handoverkey.ratelimit",
+               "handoverkey.config_router",
                "handoverkey.crypto.aes"),  # AES-CBC serves the router's key store only
     "daemon": (),
-    "selftest": ("handoverkey.crypto.aes",),  # on a mobile image the self-test skips AES
+    # On a mobile image the self-test skips AES; it reads the key list of its own role's config.
+    "selftest": ("handoverkey.crypto.aes", "handoverkey.config_router", "handoverkey.config_mobile"),
 }
 
 

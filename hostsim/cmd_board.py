@@ -85,7 +85,7 @@ def run_virtual(args):
 
 def mobile_config_with(plan, cga_key=None, hke=None):
     """world.mobile_config, with another CGA key (new CGAs on the same prefixes) and/or HKE pool."""
-    from handoverkey.send import cga
+    from handoverkey.send import cga_gen
 
     from . import world
 
@@ -93,7 +93,7 @@ def mobile_config_with(plan, cga_key=None, hke=None):
     if cga_key is not None:
         spki = cga_key.public.spki()
         for name, prefix in (("pcoa", world.PAR_PREFIX), ("ncoa", world.NAR_PREFIX), ("link_local", world.LINK_LOCAL_PREFIX)):
-            address, params = cga.cga_generate(spki, world.addr(prefix)[:8], sec=1)
+            address, params = cga_gen.cga_generate(spki, world.addr(prefix)[:8], sec=1)
             cfg[name] = address.hex()
             if name == "pcoa":
                 cfg["pcoa_params"] = params.hex()

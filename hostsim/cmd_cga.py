@@ -6,7 +6,8 @@ import string
 import sys
 
 from handoverkey.errors import DecodeError, EncodeError, VerifyError
-from handoverkey.send.cga import address_sec, cga_generate, cga_verify
+from handoverkey.send.cga import address_sec, cga_verify
+from handoverkey.send.cga_gen import cga_generate
 
 _HEX_DIGITS = frozenset(string.hexdigits)
 

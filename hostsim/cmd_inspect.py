@@ -23,7 +23,7 @@ from handoverkey import crypto
 from handoverkey.crypto.rsakey import RsaPublicKey
 from handoverkey.errors import CryptoError, DecodeError, VerifyError
 from handoverkey.send import cga, signature
-from handoverkey.wire import icmp, ipv6, mh, ndopt
+from handoverkey.wire import icmp, ipv6, mh, ndopt, ndopt_extra
 
 #: Smallest key inspection verifies with (RsaPublicKey refuses anything smaller anyway).
 INSPECT_MIN_BITS = 512
@@ -463,7 +463,7 @@ def _option_info(buf, opt):
 
 def _option_fields(info, buf, t, off, n):
     if t in (ndopt.OPT_SLLA, ndopt.OPT_TLLA):
-        lla = ndopt.get_nd_lla(buf, off, n)
+        lla = ndopt_extra.get_nd_lla(buf, off, n)
         info["lla"] = _lla_text(lla[:6] if n == 8 else lla)
     elif t == 3 and n == 32:
         info["prefix_length"] = buf[off + 2]
@@ -489,7 +489,7 @@ def _option_fields(info, buf, t, off, n):
         info["signature_field_length"] = len(o.signature)
     elif t == ndopt.OPT_TIMESTAMP:
         ts = ndopt.get_timestamp(buf, off, n)
-        s, frac = ndopt.wall_from_timestamp(ts)
+        s, frac = ndopt_extra.wall_from_timestamp(ts)
         info["seconds"] = s
         info["fraction"] = frac
         info["time"] = _ts_iso(s)
@@ -506,7 +506,7 @@ def _option_fields(info, buf, t, off, n):
         info["cert_type"] = o.cert_type
         info["cert_length"] = len(o.cert)
     elif t == ndopt.OPT_IP_ADDR:
-        o = ndopt.get_ip_addr(buf, off, n)
+        o = ndopt_extra.get_ip_addr(buf, off, n)
         info["code"] = o.code
         info["code_meaning"] = _IPA_CODES.get(o.code)
         info["prefix_length"] = o.prefix_len
@@ -517,7 +517,7 @@ def _option_fields(info, buf, t, off, n):
         info["code_meaning"] = _LLA_CODES.get(o.code)
         info["lla"] = _lla_text(o.lla)
     elif t == ndopt.OPT_NAACK:
-        o = ndopt.get_naack(buf, off, n)
+        o = ndopt_extra.get_naack(buf, off, n)
         info["status"] = o.status
         if o.ncoa is not None:
             info["ncoa"] = _addr(o.ncoa)

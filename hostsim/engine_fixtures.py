@@ -25,7 +25,7 @@ import sys
 
 from handoverkey.crypto import host
 from handoverkey.crypto.rsakey import RsaPrivateKey
-from handoverkey.send import cga
+from handoverkey.send import cga_gen
 
 from .world import FIXED_WALL_S, LINK_LOCAL_PREFIX, NAR_PREFIX, PAR_PREFIX, Plan, addr, mobile_config, router_config
 
@@ -37,7 +37,7 @@ _MN1_CGA_MODIFIERS = (b"\x01" * 16, b"\x02" * 16, b"\x03" * 16)
 
 
 def _cga(spki, prefix, modifier):
-    a, params = cga.cga_generate(spki, addr(prefix)[:8], sec=1, modifier=modifier)
+    a, params = cga_gen.cga_generate(spki, addr(prefix)[:8], sec=1, modifier=modifier)
     return a, params
 
 

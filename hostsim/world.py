@@ -11,7 +11,7 @@ import os
 import time
 
 from handoverkey.crypto.rsakey import RsaPrivateKey
-from handoverkey.send import cga, x509
+from handoverkey.send import cga_gen, x509
 
 from .sim import Network, Node
 from .targets import make_engine
@@ -57,7 +57,7 @@ def make_cga(key_name, prefix, sec=1):
     """(address, params) of a key's CGA on a /64, from a fixed starting modifier (reproducible)."""
     spki = private_key(key_name).public.spki()
     start = bytes(15) + bytes([len(prefix) & 0xFF])
-    return cga.cga_generate(spki, addr(prefix)[:8], sec=sec, modifier=start)
+    return cga_gen.cga_generate(spki, addr(prefix)[:8], sec=sec, modifier=start)
 
 
 def cert(name):

@@ -348,7 +348,7 @@ class KeyTable:
         # here rather than shared through helper methods: on CPython each saved call is
         # about a tenth of the lookup.
         if len(addr) != ADDR_LEN:
-            raise EncodeError("address must be 16 octets")
+            raise EncodeError("address length")
         if self._fast:
             m = self._m
             idx = self._idx
@@ -401,7 +401,7 @@ class KeyTable:
         """Like lookup() but read-only: no LRU change, and an expired entry is left in place
         (reported as -1)."""
         if len(addr) != ADDR_LEN:
-            raise EncodeError("address must be 16 octets")
+            raise EncodeError("address length")
         i = self._pos(addr)
         if i < 0:
             return -1
@@ -446,7 +446,7 @@ class KeyTable:
         the stored fingerprint: the same CGA public key as when the key was made."""
         self._check_slot(slot)
         if len(fp) < FP_LEN:
-            raise EncodeError("fingerprint shorter than 4 octets")
+            raise EncodeError("fingerprint too short")
         o = slot * _REC + _FP
         s = self._slab
         return s[o] == fp[0] and s[o + 1] == fp[1] and s[o + 2] == fp[2] and s[o + 3] == fp[3]
@@ -465,23 +465,23 @@ class KeyTable:
         public key, or at least its first 4 octets; `at` must be registered and `key` exactly
         key_len(at) octets; the entry is live while now_ms < expires_ms, seconds-truncated."""
         if len(addr) != ADDR_LEN:
-            raise EncodeError("address must be 16 octets")
+            raise EncodeError("address length")
         if len(fp) < FP_LEN:
-            raise EncodeError("fingerprint shorter than 4 octets")
+            raise EncodeError("fingerprint too short")
         # self._klen: key length by AT, 0 for an AT not in the registry (see __init__).
         klen = self._klen[at] if type(at) is int and 0 <= at < 16 else 0
         if not klen:
             raise EncodeError("AT not in the registry")
         if len(key) != klen:
-            raise EncodeError("key length does not match the AT")
+            raise EncodeError("key length for AT")
         if type(expires_ms) is not int or type(now_ms) is not int or now_ms < 0:
-            raise EncodeError("times must be non-negative integer milliseconds")
+            raise EncodeError("times must be integer ms")
         now_s = now_ms // 1000
         exp_s = expires_ms // 1000
         if exp_s <= now_s:
             raise EncodeError("expiry not in the future")
         if exp_s > _MAX_EXP_S:
-            raise EncodeError("expiry beyond the u32 seconds range")
+            raise EncodeError("expiry past u32 s")
         i = self._pos(addr)
         if i >= 0:
             s = self._idx[i] - 1
@@ -528,7 +528,7 @@ class KeyTable:
     def remove(self, addr):
         """Drop the entry for `addr`, live or expired; True if there was one."""
         if len(addr) != ADDR_LEN:
-            raise EncodeError("address must be 16 octets")
+            raise EncodeError("address length")
         i = self._pos(addr)
         if i < 0:
             return False

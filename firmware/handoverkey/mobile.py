@@ -91,12 +91,12 @@ class MobileNode:
         min_bits=1024,
     ):
         if not trust_anchors:
-            raise EncodeError("a mobile node needs at least one SEND trust anchor (RFC 5269 §3.2)")
+            raise EncodeError("no trust anchor")
         for a in (pcoa, ncoa, link_local, router_address):
             if len(a) != 16:
-                raise EncodeError("addresses must be 16 octets")
+                raise EncodeError("address length")
         if not algorithms.is_supported(preferred_at, ats):
-            raise EncodeError("preferred AT must be one of the supported ATs")
+            raise EncodeError("preferred AT not in ats")
         self.cga_key = cga_key
         self.pcoa = bytes(pcoa)
         self.pcoa_params = bytes(pcoa_params)
@@ -160,7 +160,7 @@ class MobileNode:
         frames = []
         events = []
         if mode != PREDICTIVE and mode != REACTIVE:
-            raise EncodeError("mode must be predictive or reactive")
+            raise EncodeError("bad mode")
         self._fbu_mode = mode
         self._on_new_link = mode == REACTIVE
         self._retries = 0

@@ -39,7 +39,7 @@ class MobileKey:
 
 def _addr(a, what):
     if len(a) != 16:
-        raise EncodeError(what + " must be 16 octets")
+        raise EncodeError(what + " length")
     return bytes(a)
 
 
@@ -77,9 +77,9 @@ class MobileKeyStore:
         if not is_supported(at):
             raise EncodeError("AT not in the registry")
         if len(key) != key_len(at):
-            raise EncodeError("key length does not match the AT")
+            raise EncodeError("key length for AT")
         if type(expires_ms) is not int:
-            raise EncodeError("expiry must be integer milliseconds")
+            raise EncodeError("expiry not int ms")
         slots = self._slots
         free = -1
         for i in range(self.capacity):

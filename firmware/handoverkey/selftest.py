@@ -151,7 +151,11 @@ def _config_keys(path):
     role = cfg.get("role")
     if role is None:
         role = "router" if "key" in cfg else "mobile"
-    allowed = config.ROUTER_KEYS if role == "router" else config.MOBILE_KEYS
+    # Each role's key list lives with its builder: import only this device's.
+    if role == "router":
+        from .config_router import ROUTER_KEYS as allowed
+    else:
+        from .config_mobile import MOBILE_KEYS as allowed
     engine_cfg = {}
     for k in cfg:
         if k in allowed:

@@ -4,7 +4,7 @@ from dualtest import raises
 from keyfixtures import load_private
 
 from handoverkey.errors import VerifyError
-from handoverkey.send import cga, signature
+from handoverkey.send import cga_gen, signature
 from handoverkey.wire import icmp, ipv6, ndopt
 
 PREFIX = b"\x20\x01\x0d\xb8\x00\x01\x00\x00"
@@ -22,7 +22,7 @@ def key(name):
 
 def identity(name, modifier=1):
     """(address, CGA params) of a Sec 0 CGA of the named key: one hash, fast on both interpreters."""
-    return cga.cga_generate(key(name).public.spki(), PREFIX, sec=0, modifier=modifier.to_bytes(16, "big"))
+    return cga_gen.cga_generate(key(name).public.spki(), PREFIX, sec=0, modifier=modifier.to_bytes(16, "big"))
 
 
 def unsigned(src, params, extra_cga=None):

@@ -36,11 +36,13 @@ sys.path.insert(0, os.path.join(ROOT, "firmware"))
 # The firmware modules to instrument: imported for the first time inside instrument_imports().
 FIRMWARE_MODULES = (
     "handoverkey.errors", "handoverkey._compat", "handoverkey.wire.cursor", "handoverkey.wire.ipv6",
-    "handoverkey.wire.ndopt", "handoverkey.wire.icmp", "handoverkey.wire.mh", "handoverkey.crypto",
+    "handoverkey.wire.ndopt", "handoverkey.wire.ndopt_extra", "handoverkey.wire.icmp", "handoverkey.wire.mh",
+    "handoverkey.crypto",
     "handoverkey.crypto.rsakey", "handoverkey.crypto.pkcs1", "handoverkey.crypto.mac", "handoverkey.crypto.pure",
     "handoverkey.crypto.host", "handoverkey.send.asn1", "handoverkey.send.x509", "handoverkey.send.cga",
     "handoverkey.send.certpath", "handoverkey.send.signature", "handoverkey.send.replay", "handoverkey.algorithms",
-    "handoverkey.keytable", "handoverkey.mobile_keys", "handoverkey.config", "handoverkey.router",
+    "handoverkey.keytable", "handoverkey.mobile_keys", "handoverkey.config", "handoverkey.config_router",
+    "handoverkey.config_mobile", "handoverkey.router",
     "handoverkey.router_fast", "handoverkey.mobile",
 )
 

@@ -61,7 +61,7 @@ from handoverkey.crypto import pkcs1  # noqa: E402
 from handoverkey.crypto.rsakey import RsaPrivateKey, RsaPublicKey  # noqa: E402
 from handoverkey.errors import CryptoError, DecodeError, EncodeError, VerifyError  # noqa: E402
 from handoverkey.send import asn1, cga, certpath, x509  # noqa: E402
-from handoverkey.wire import icmp, ipv6, mh, ndopt  # noqa: E402
+from handoverkey.wire import icmp, ipv6, mh, ndopt, ndopt_extra  # noqa: E402
 
 
 class Finding(AssertionError):
@@ -278,17 +278,17 @@ def t_ipv6(data):
 
 
 _GETTERS = (
-    (ndopt.OPT_SLLA, ndopt.get_nd_lla),
-    (ndopt.OPT_TLLA, ndopt.get_nd_lla),
+    (ndopt.OPT_SLLA, ndopt_extra.get_nd_lla),
+    (ndopt.OPT_TLLA, ndopt_extra.get_nd_lla),
     (ndopt.OPT_CGA, ndopt.get_cga),
     (ndopt.OPT_RSA_SIG, ndopt.get_rsa_sig),
     (ndopt.OPT_TIMESTAMP, ndopt.get_timestamp),
     (ndopt.OPT_NONCE, ndopt.get_nonce),
     (ndopt.OPT_TRUST_ANCHOR, ndopt.get_trust_anchor),
     (ndopt.OPT_CERTIFICATE, ndopt.get_certificate),
-    (ndopt.OPT_IP_ADDR, ndopt.get_ip_addr),
+    (ndopt.OPT_IP_ADDR, ndopt_extra.get_ip_addr),
     (ndopt.OPT_LLA, ndopt.get_lla),
-    (ndopt.OPT_NAACK, ndopt.get_naack),
+    (ndopt.OPT_NAACK, ndopt_extra.get_naack),
     (ndopt.OPT_HK_REQUEST, ndopt.get_hk_request),
     (ndopt.OPT_HK_REPLY, ndopt.get_hk_reply),
 )

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handoverkey import crypto
-from handoverkey.crypto import host, pkcs1, pure
+from handoverkey.crypto import host, keygen, pkcs1, pure
 from handoverkey.crypto.rsakey import RsaPrivateKey, RsaPublicKey
 from handoverkey.errors import CryptoError
 from keyfixtures import load_private, private_der, spki_der
@@ -191,7 +191,7 @@ def test_keygen_rejects_close_primes(monkeypatch):
     p = far[0]
     q_close = p + 2
     seq = iter((p, p, p, q_close, far[0], far[1]))
-    monkeypatch.setattr(pure, "_gen_prime", lambda bits, e: next(seq))
+    monkeypatch.setattr(keygen, "_gen_prime", lambda bits, e: next(seq))
     priv = pure.generate_rsa(1024)
     assert {priv.p, priv.q} == set(far)
 

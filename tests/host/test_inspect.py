@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from handoverkey import crypto
 from handoverkey.crypto import pure
 from handoverkey.crypto.rsakey import RsaPrivateKey
-from handoverkey.send import cga, signature
+from handoverkey.send import cga_gen, signature
 from handoverkey.wire import icmp, ipv6, mh, ndopt
 from hostsim import cmd_inspect
 from hostsim.__main__ import main as hostsim_main
@@ -194,7 +194,7 @@ def build_signed(priv, kind="rtsolpr", sec=0, prefix=PREFIX, tamper_params=None,
     """A signed SEND message made by the firmware encoders and signature.sign; return
     (ip bytes, dict of option offsets relative to the IPv6 header)."""
     spki = priv.public.spki()
-    addr, params = cga.cga_generate(spki, prefix, sec, modifier=bytes(range(16)))
+    addr, params = cga_gen.cga_generate(spki, prefix, sec, modifier=bytes(range(16)))
     params = bytearray(params)
     if tamper_params:
         tamper_params(params)

@@ -12,7 +12,7 @@ import oracle
 from handoverkey import crypto
 from handoverkey.crypto.rsakey import RsaPrivateKey
 from handoverkey.errors import VerifyError
-from handoverkey.send import cga, signature
+from handoverkey.send import cga_gen, signature
 from handoverkey.wire import icmp, ipv6, ndopt
 
 ROOT_KEYS = "tests/fixtures/keys/"
@@ -27,7 +27,7 @@ def load(name):
 
 
 def unsigned(ours, modifier=7):
-    src, params = cga.cga_generate(ours.public.spki(), PREFIX, sec=0, modifier=modifier.to_bytes(16, "big"))
+    src, params = cga_gen.cga_generate(ours.public.spki(), PREFIX, sec=0, modifier=modifier.to_bytes(16, "big"))
     buf = bytearray(2000)
     off = ipv6.encode_header(buf, 0, 0, 58, 255, src, ROUTER)
     icmp_off = off

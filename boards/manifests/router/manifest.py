@@ -17,6 +17,7 @@ package(
         "_compat.py",
         "algorithms.py",
         "config.py",
+        "config_router.py",
         "crypto/__init__.py",
         "crypto/aes.py",
         "crypto/mac.py",

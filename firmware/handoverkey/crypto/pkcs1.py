@@ -57,7 +57,7 @@ def emsa_encode(msg, hash, k):
         raise CryptoError("unsupported hash")
     ps = k - len(t) - 3
     if ps < _MIN_PS:
-        raise CryptoError("key too short for this hash")
+        raise CryptoError("key too short")
     return b"\x00\x01" + b"\xff" * ps + b"\x00" + t
 
 
@@ -70,7 +70,7 @@ def eme_encode(m, k):
     """EM = 00 02 PS 00 M with PS random and nonzero, exactly k octets."""
     mlen = len(m)
     if mlen > k - _OVERHEAD:
-        raise CryptoError("message too long for the key")
+        raise CryptoError("message too long")
     ps = bytearray(os.urandom(k - mlen - 3))
     for i in range(len(ps)):
         # Replace zero octets with fresh random ones: PS must not contain the separator.
@@ -135,7 +135,7 @@ def decrypt_implicit(priv, c, expected_len, private_op):
     everything after the private operation is branch-free."""
     k = priv.size
     if expected_len < 1 or expected_len > k - _OVERHEAD:
-        raise CryptoError("expected_len does not fit the key")
+        raise CryptoError("expected_len too long")
     syn = synthetic_message(priv, c, expected_len)
     em = None
     if len(c) == k:

@@ -82,17 +82,17 @@ def _tlv(buf, off, end, tag):
         cnt = n & 0x7F
         # 0 is the BER indefinite form; more than 2 octets of length is never needed here.
         if cnt == 0 or cnt > 2:
-            raise CryptoError("DER bad length form")
+            raise CryptoError("DER length")
         if end - off < cnt:
             raise CryptoError("DER truncated")
         if buf[off] == 0:
-            raise CryptoError("DER non-minimal length")
+            raise CryptoError("DER length")
         n = 0
         for i in range(cnt):
             n = (n << 8) | buf[off + i]
         off += cnt
         if n < 0x80:
-            raise CryptoError("DER non-minimal length")
+            raise CryptoError("DER length")
     if n > end - off:
         raise CryptoError("DER truncated")
     return off, off + n
@@ -102,14 +102,14 @@ def _uint(buf, off, end):
     """Read a non-negative, minimally encoded INTEGER; return (value, next_offset)."""
     s, e = _tlv(buf, off, end, _INT)
     if s == e:
-        raise CryptoError("DER empty INTEGER")
+        raise CryptoError("empty INTEGER")
     if e - s > _MAX_INT_OCTETS:
-        raise CryptoError("DER INTEGER too large")
+        raise CryptoError("INTEGER too large")
     b0 = buf[s]
     if b0 & 0x80:
-        raise CryptoError("DER negative INTEGER")
+        raise CryptoError("negative INTEGER")
     if b0 == 0 and e - s > 1 and not buf[s + 1] & 0x80:
-        raise CryptoError("DER non-minimal INTEGER")
+        raise CryptoError("non-minimal INTEGER")
     return int.from_bytes(bytes(buf[s:e]), "big"), e
 
 
@@ -132,7 +132,7 @@ def _rsa_private_body(buf, off, end):
     _expect_end(e, end)
     ver, pos = _uint(buf, s, e)
     if ver != 0:
-        raise CryptoError("unsupported RSAPrivateKey version")
+        raise CryptoError("bad key version")
     vals = []
     for _ in range(8):
         v, pos = _uint(buf, pos, e)
@@ -141,7 +141,7 @@ def _rsa_private_body(buf, off, end):
     n, pe, d, p, q, dp, dq, qinv = vals
     key = RsaPrivateKey(n, pe, d, p, q)
     if key.dp != dp or key.dq != dq or key.qinv != qinv:
-        raise CryptoError("inconsistent CRT values")
+        raise CryptoError("bad CRT values")
     return key
 
 
@@ -172,9 +172,9 @@ class RsaPublicKey:
     def __init__(self, n, e):
         bits = bit_len(n)
         if bits < MIN_BITS or bits > MAX_BITS or not n & 1:
-            raise CryptoError("unusable RSA modulus")
+            raise CryptoError("bad RSA modulus")
         if e < 3 or not e & 1 or bit_len(e) > _MAX_E_BITS:
-            raise CryptoError("unusable RSA public exponent")
+            raise CryptoError("bad RSA exponent")
         self.n = n
         self.e = e
         self.bits = bits
@@ -234,9 +234,9 @@ class RsaPrivateKey:
     def __init__(self, n, e, d, p, q):
         self.public = RsaPublicKey(n, e)
         if p < 3 or q < 3 or p == q or p * q != n:
-            raise CryptoError("RSA primes do not match the modulus")
+            raise CryptoError("bad RSA primes")
         if d < 3 or d >= n or (e * d) % (p - 1) != 1 or (e * d) % (q - 1) != 1:
-            raise CryptoError("RSA private exponent does not match")
+            raise CryptoError("bad RSA private exponent")
         self.n = n
         self.e = e
         self.d = d
@@ -271,7 +271,7 @@ class RsaPrivateKey:
         _expect_end(e, end)
         ver, pos = _uint(der, s, e)
         if ver != 0:
-            raise CryptoError("unsupported key version")
+            raise CryptoError("bad key version")
         if pos < e and der[pos] == _INT:
             # version, then an INTEGER (the modulus): a bare PKCS#1 RSAPrivateKey.
             return _rsa_private_body(der, 0, end)

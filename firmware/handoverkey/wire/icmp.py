@@ -129,7 +129,7 @@ def decode_icmp(buf, off, end):
     a short header or malformed options raise DecodeError. The checksum is reported, not
     checked: ipv6.verify_upper does that with the addresses."""
     if off < 0 or end > len(buf) or end - off < 8:
-        raise DecodeError("short ICMPv6 message")
+        raise DecodeError("short ICMPv6")
     t = buf[off]
     code = buf[off + 1]
     m = IcmpMessage()
@@ -150,7 +150,7 @@ def decode_icmp(buf, off, end):
             if code > PRRTADV_DHCP:
                 raise DecodeError("PrRtAdv code")
         else:
-            raise DecodeError("FMIPv6 subtype not handled")
+            raise DecodeError("FMIPv6 subtype")
         m.subtype = sub
         m.identifier = (buf[off + 6] << 8) | buf[off + 7]
         p = off + _FMIP_HDR
@@ -170,7 +170,7 @@ def decode_icmp(buf, off, end):
         m.component = (buf[off + 8] << 8) | buf[off + 9]
         p = off + _CPA_HDR
     else:
-        raise DecodeError("ICMPv6 type not handled")
+        raise DecodeError("ICMPv6 type")
     m.opts_off = p
     opts = ndopt.walk(buf, p, end)
     m.options = opts

@@ -22,7 +22,7 @@ _MH_CKSUM = const(4)
 
 def _check_addr(a, what):
     if len(a) != 16:
-        raise EncodeError(what + " must be 16 octets")
+        raise EncodeError(what + " length")
 
 
 def _room(buf, off, n):
@@ -126,10 +126,10 @@ def _ext_header(buf, p, pend, dest, hao):
     Options whose type says "discard if unknown" (top bits not 00) are a DecodeError: this
     node implements none but Pad1, PadN and, in Destination Options, the Home Address."""
     if pend - p < 2:
-        raise DecodeError("extension header truncated")
+        raise DecodeError("ext header truncated")
     e = p + ((buf[p + 1] + 1) << 3)
     if e > pend:
-        raise DecodeError("extension header overruns payload")
+        raise DecodeError("ext header overrun")
     q = p + 2
     while q < e:
         t = buf[q]
@@ -140,15 +140,15 @@ def _ext_header(buf, p, pend, dest, hao):
             raise DecodeError("option truncated")
         n = buf[q + 1]
         if e - q - 2 < n:
-            raise DecodeError("option overruns header")
+            raise DecodeError("option overrun")
         if t == OPT_HOME_ADDRESS and dest:
             if n != 16:
-                raise DecodeError("home address option length")
+                raise DecodeError("HAO length")
             if hao >= 0:
-                raise DecodeError("second home address option")
+                raise DecodeError("second HAO")
             hao = q + 2
         elif t != OPT_PADN and t & 0xC0:
-            raise DecodeError("unsupported option requires discard")
+            raise DecodeError("unknown option, discard")
         q += 2 + n
     return e, buf[p], hao
 
@@ -172,7 +172,7 @@ def decode_packet(buf, off=0, end=None):
     p = off + HEADER_LEN
     pend = p + ((buf[off + 4] << 8) | buf[off + 5])
     if pend > end:
-        raise DecodeError("frame shorter than payload length")
+        raise DecodeError("payload length overrun")
     nh = buf[off + 6]
     hao = -1
     dopt = -1
@@ -196,9 +196,9 @@ def decode_packet(buf, off=0, end=None):
         else:
             p, nh, hao = _ext_header(buf, p, pend, True, hao)
     if nh == NH_HOP_BY_HOP or nh == NH_DEST_OPTS:
-        raise DecodeError("extension header out of order or repeated")
+        raise DecodeError("ext header order")
     if nh == NH_ROUTING or nh == NH_FRAGMENT:
-        raise DecodeError("routing and fragment headers unsupported")
+        raise DecodeError("routing/fragment header")
     mv = memoryview(buf)
     pkt = Ipv6Packet()
     pkt.ip_off = off
@@ -344,12 +344,12 @@ def finish(buf, ip_off, end):
     try:
         pkt = decode_packet(buf, ip_off, end)
     except DecodeError:
-        raise EncodeError("packet does not decode")
+        raise EncodeError("packet undecodable")
     at = _cksum_at(pkt)
     if at < 0:
-        raise EncodeError("no ICMPv6 or Mobility Header to checksum")
+        raise EncodeError("no ICMPv6 or MH")
     if at + 2 > end:
-        raise EncodeError("upper-layer header too short")
+        raise EncodeError("upper layer too short")
     c = checksum(
         pkt.pseudo_src(), pkt.dst, pkt.next_header, buf, pkt.payload_off, end - pkt.payload_off, at
     )

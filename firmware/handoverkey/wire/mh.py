@@ -50,16 +50,16 @@ def _encode(buf, off, mh_type, b6, b7, b8, b9, lifetime, auth_len, alt_coa, spi)
     _u(lifetime, 0xFFFF, "lifetime")
     _u(auth_len, 251, "authenticator length")  # Option Length = 4 + auth_len fits one octet
     if auth_len < 1:
-        raise EncodeError("authenticator length out of range")
+        raise EncodeError("auth length")
     _u(spi, 0xFFFFFFFF, "SPI")
     if alt_coa is not None and len(alt_coa) != 16:
-        raise EncodeError("alternate care-of address must be 16 octets")
+        raise EncodeError("alt CoA length")
     p = _FIXED if alt_coa is None else _FIXED + 20  # PadN(2) then the 18-octet option
     badf_size = 6 + auth_len
     start = p + (8 - (p + badf_size) % 8) % 8
     total = start + badf_size
     if total > _MAX_MH:
-        raise EncodeError("mobility header too long")
+        raise EncodeError("MH too long")
     if type(off) is not int or off < 0 or len(buf) - off < total:
         raise EncodeError("buffer too small")
     buf[off] = _NO_PROTO
@@ -102,10 +102,10 @@ def _encode(buf, off, mh_type, b6, b7, b8, b9, lifetime, auth_len, alt_coa, spi)
 def encode_fbu(buf, off, seq, flags, lifetime, auth_len, alt_coa=None, spi=SPI_HANDOVER_KEY):
     """Fast Binding Update (MH type 8). flags is octet 8 (FBU_A | FBU_H | FBU_L | FBU_K);
     lifetime is in seconds (RFC 5568). Return (mh_end, auth_off)."""
-    _u(seq, 0xFFFF, "sequence number")
+    _u(seq, 0xFFFF, "seq")
     _u(flags, 0xFF, "flags")
     if flags & 0x0F:
-        raise EncodeError("undefined FBU flags")
+        raise EncodeError("FBU flags")
     return _encode(buf, off, MH_FBU, seq >> 8, seq & 0xFF, flags, 0, lifetime, auth_len, alt_coa, spi)
 
 
@@ -115,15 +115,15 @@ def encode_fback(buf, off, status, flags, seq, lifetime, auth_len, alt_coa=None,
     _u(status, 0xFF, "status")
     _u(flags, 0xFF, "flags")
     if flags & 0x7F:
-        raise EncodeError("undefined FBack flags")
-    _u(seq, 0xFFFF, "sequence number")
+        raise EncodeError("FBack flags")
+    _u(seq, 0xFFFF, "seq")
     return _encode(buf, off, MH_FBACK, status, flags, seq >> 8, seq & 0xFF, lifetime, auth_len, alt_coa, spi)
 
 
 def set_authenticator(buf, auth_off, auth_len, mac):
     """Copy the first auth_len octets of a full MAC into the BADF option."""
     if len(mac) < auth_len or auth_off < 0 or len(buf) - auth_off < auth_len:
-        raise EncodeError("authenticator does not fit")
+        raise EncodeError("auth does not fit")
     for i in range(auth_len):
         buf[auth_off + i] = mac[i]
 
@@ -162,15 +162,15 @@ def decode_mh(buf, off, end):
     more than MAX_MH_OPTIONS options come before BADF; the BADF option is missing; or BADF is
     not last (its Option Length is neither the rest of the MH nor the rest minus the SPI)."""
     if off < 0 or end > len(buf) or end - off < 8:
-        raise DecodeError("short mobility header")
+        raise DecodeError("short MH")
     b = buf
     if ((b[off + 1] + 1) << 3) != end - off:
-        raise DecodeError("header len does not match packet")
+        raise DecodeError("MH length mismatch")
     t = b[off + 2]
     if t != MH_FBU and t != MH_FBACK:
-        raise DecodeError("mobility header type not handled")
+        raise DecodeError("MH type")
     if end - off < _FIXED:
-        raise DecodeError("short FBU/FBack")
+        raise DecodeError("short MH")
     m = MobilityMessage()
     m.off = off
     m.end = end
@@ -195,14 +195,14 @@ def decode_mh(buf, off, end):
             p += 1
         else:
             if end - p < 2:
-                raise DecodeError("mobility option truncated")
+                raise DecodeError("MH option truncated")
             n = b[p + 1]
             if o == MHOPT_BADF:
                 rest = end - p - 2
                 # Length = SPI + authenticator (sent) or authenticator alone (RFC text);
                 # either way BADF reaches the end of the MH, so it is last.
                 if rest < 5 or (n != rest and n + 4 != rest):
-                    raise DecodeError("BADF not last or bad length")
+                    raise DecodeError("BADF not last")
                 m.badf_off = p
                 m.badf_len_field = n
                 m.badf_spi = (((b[p + 2] << 8) | b[p + 3]) << 16) | (b[p + 4] << 8) | b[p + 5]
@@ -211,15 +211,15 @@ def decode_mh(buf, off, end):
                 m.alt_coa = None if alt < 0 else memoryview(buf)[alt : alt + 16]
                 return m
             if end - p - 2 < n:
-                raise DecodeError("mobility option overruns header")
+                raise DecodeError("MH option overrun")
             if o == MHOPT_ALT_COA:
                 if n != 16 or alt >= 0:
-                    raise DecodeError("alternate care-of address option")
+                    raise DecodeError("alt CoA option")
                 alt = p + 2
             p += 2 + n
         count += 1
         if count > MAX_MH_OPTIONS:
-            raise DecodeError("too many mobility options")
+            raise DecodeError("too many MH options")
     raise DecodeError("no BADF option")
 
 
@@ -228,8 +228,8 @@ def badf_mac_parts(buf, mh_off, auth_off, coa, par):
     CoA | PAR | the MH from Payload Proto through the BADF SPI with the checksum as zero
     (interpretations §2)."""
     if mh_off < 0 or auth_off - mh_off < _FIXED or auth_off > len(buf):
-        raise DecodeError("MAC input range")
+        raise DecodeError("MAC range")
     if len(coa) != 16 or len(par) != 16:
-        raise DecodeError("MAC input addresses")
+        raise DecodeError("MAC addresses")
     mv = memoryview(buf)
     return [coa, par, mv[mh_off : mh_off + 4], _ZERO2, mv[mh_off + 6 : auth_off]]

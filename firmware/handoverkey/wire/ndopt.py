@@ -1,4 +1,7 @@
-"""Neighbor Discovery option walker and codecs for options 1, 2, 11-17, 19, 20, 27 and 28."""
+"""Neighbor Discovery option walker and the codecs of the options the engines exchange: 11-17, 19, 27, 28.
+
+Codecs no engine uses on its path (options 1, 2 and 20, the IP Address option's decoder,
+option_size, wall_from_timestamp) are in ndopt_extra.py, for tools and tests."""
 
 from .._compat import const
 from ..errors import DecodeError, EncodeError
@@ -69,13 +72,13 @@ def walk(buf, off, end, max_options=MAX_OPTIONS):
     out = []
     while off < end:
         if end - off < 2:
-            raise DecodeError("option header truncated")
+            raise DecodeError("option truncated")
         t = buf[off]
         n = buf[off + 1] << 3
         if n == 0:
             raise DecodeError("option length 0")
         if n > end - off:
-            raise DecodeError("option overruns message")
+            raise DecodeError("option overrun")
         if len(out) >= max_options:
             raise DecodeError("too many options")
         out.append((t, off, n))
@@ -83,30 +86,6 @@ def walk(buf, off, end, max_options=MAX_OPTIONS):
         if t == OPT_RSA_SIG:
             break
     return out
-
-
-def option_size(opt_type, payload_len):
-    """Encoded size in octets of a variable-length option with payload_len octets of data
-    (the LLA, CGA Parameters, signature, nonce, name, certificate, SPKI or encrypted key)."""
-    f = _fixed(opt_type)
-    if f < 0 or type(payload_len) is not int or payload_len < 0:
-        raise EncodeError("option size")
-    return (f + payload_len + 7) & ~7
-
-
-def _fixed(t):
-    # Octets before the variable part, per option type; -1 for fixed-size options.
-    if t == OPT_SLLA or t == OPT_TLLA or t == OPT_NONCE:
-        return 2
-    if t == OPT_LLA:
-        return 3
-    if t == OPT_CGA or t == OPT_TRUST_ANCHOR or t == OPT_CERTIFICATE or t == OPT_HK_REQUEST:
-        return 4
-    if t == OPT_HK_REPLY:
-        return 6
-    if t == OPT_RSA_SIG:
-        return 4 + _KEY_HASH
-    return -1
 
 
 def _u(v, hi, what):
@@ -139,32 +118,8 @@ def _opt(buf, off, length, t, minlen):
     if off < 0 or length < minlen or len(buf) - off < length:
         raise DecodeError("option bounds")
     if buf[off] != t or (buf[off + 1] << 3) != length:
-        raise DecodeError("option type or length mismatch")
+        raise DecodeError("option type/length")
     return memoryview(buf)
-
-
-# -- options 1 and 2: Source / Target Link-layer Address (RFC 4861 §4.6.1) --
-
-
-def put_nd_lla(buf, off, opt_type, lla):
-    """Source (1) or Target (2) Link-layer Address option, zero-padded to 8 octets."""
-    if opt_type != OPT_SLLA and opt_type != OPT_TLLA:
-        raise EncodeError("not an ND link-layer address option type")
-    if len(lla) < 1:
-        raise EncodeError("empty link-layer address")
-    size = _begin(buf, off, opt_type, 2 + len(lla))
-    _copy(buf, off + 2, lla)
-    return off + size
-
-
-def get_nd_lla(buf, off, length):
-    """The link-layer address field of option 1 or 2: everything after Type and Length,
-    padding included, since only the link type knows the address length."""
-    if off >= 0 and len(buf) > off and buf[off] == OPT_TLLA:
-        mv = _opt(buf, off, length, OPT_TLLA, 8)
-    else:
-        mv = _opt(buf, off, length, OPT_SLLA, 8)
-    return mv[off + 2 : off + length]
 
 
 # -- option 11: CGA (RFC 3971 §5.1) --
@@ -192,7 +147,7 @@ def get_cga(buf, off, length):
     mv = _opt(buf, off, length, OPT_CGA, 8)
     pad = buf[off + 2]
     if pad > length - 4:
-        raise DecodeError("CGA pad length")
+        raise DecodeError("pad length")
     return CgaOption(pad, mv[off + 4 : off + length - pad])
 
 
@@ -212,7 +167,7 @@ class RsaSigOption:
 
 def put_rsa_sig(buf, off, key_hash, signature):
     if len(key_hash) != _KEY_HASH:
-        raise EncodeError("key hash must be 16 octets")
+        raise EncodeError("key hash length")
     if len(signature) < 1:
         raise EncodeError("empty signature")
     size = _begin(buf, off, OPT_RSA_SIG, 4 + _KEY_HASH + len(signature))
@@ -233,14 +188,9 @@ def get_rsa_sig(buf, off, length):
 
 def timestamp_from_wall(wall_s, frac16=0):
     """The 64-bit Timestamp value for integer Unix seconds and a 1/65536 s fraction."""
-    _u(wall_s, 0xFFFFFFFFFFFF, "timestamp seconds")
-    _u(frac16, 0xFFFF, "timestamp fraction")
+    _u(wall_s, 0xFFFFFFFFFFFF, "seconds")
+    _u(frac16, 0xFFFF, "fraction")
     return (wall_s << 16) | frac16
-
-
-def wall_from_timestamp(ts):
-    """(seconds, frac16) of a 64-bit Timestamp value."""
-    return ts >> 16, ts & 0xFFFF
 
 
 def put_timestamp(buf, off, ts):
@@ -272,7 +222,7 @@ def put_nonce(buf, off, nonce):
     """The nonce is at least 6 octets and sized so the option needs no padding."""
     n = len(nonce)
     if n < 6 or (n + 2) & 7:
-        raise EncodeError("nonce length must be 6, 14, 22, ...")
+        raise EncodeError("nonce length")
     size = _begin(buf, off, OPT_NONCE, 2 + n)
     _copy(buf, off + 2, nonce)
     return off + size
@@ -310,7 +260,7 @@ def get_trust_anchor(buf, off, length):
     mv = _opt(buf, off, length, OPT_TRUST_ANCHOR, 8)
     pad = buf[off + 3]
     if pad > length - 4:
-        raise DecodeError("trust anchor pad length")
+        raise DecodeError("pad length")
     return TrustAnchorOption(buf[off + 2], pad, mv[off + 4 : off + length - pad])
 
 
@@ -357,7 +307,7 @@ def put_certificate(buf, off, cert_type, cert):
     padding from the DER length)."""
     _u(cert_type, 0xFF, "cert type")
     if der_tlv_len(cert, 0, len(cert)) != len(cert):
-        raise EncodeError("certificate is not one DER TLV")
+        raise EncodeError("cert not one DER TLV")
     size = _begin(buf, off, OPT_CERTIFICATE, 4 + len(cert))
     buf[off + 2] = cert_type
     buf[off + 3] = 0
@@ -369,37 +319,28 @@ def get_certificate(buf, off, length):
     mv = _opt(buf, off, length, OPT_CERTIFICATE, 8)
     n = der_tlv_len(buf, off + 4, off + length)
     if n < 0:
-        raise DecodeError("certificate DER length")
+        raise DecodeError("cert DER length")
     return CertificateOption(buf[off + 2], mv[off + 4 : off + 4 + n])
 
 
 # -- option 17: IP Address/Prefix (RFC 5568 §6.4.1) --
 
 
-class IpAddrOption:
-    __slots__ = ("code", "prefix_len", "addr")
-
-    def __init__(self, code, prefix_len, addr):
-        self.code = code
-        self.prefix_len = prefix_len
-        self.addr = addr
-
-
 def put_ip_addr(buf, off, code, prefix_len, addr):
     """IP Address/Prefix option (24 octets). For code 4 (NAR's prefix) the bits past
     prefix_len must already be zero, as the RFC requires of senders."""
-    _u(code, 4, "IP address option code")
+    _u(code, 4, "IPA code")
     if code < IPA_OLD_COA:
-        raise EncodeError("IP address option code out of range")
+        raise EncodeError("IPA code out of range")
     _u(prefix_len, 128, "prefix length")
     if len(addr) != 16:
-        raise EncodeError("address must be 16 octets")
+        raise EncodeError("address length")
     if code == IPA_NAR_PREFIX:
         for i in range(16):
             keep = prefix_len - 8 * i
             mask = 0xFF if keep >= 8 else (0 if keep <= 0 else (0xFF00 >> keep) & 0xFF)
             if addr[i] & ~mask & 0xFF:
-                raise EncodeError("prefix bits set past prefix length")
+                raise EncodeError("bits past prefix length")
     _begin(buf, off, OPT_IP_ADDR, 24)
     buf[off + 2] = code
     buf[off + 3] = prefix_len
@@ -407,18 +348,6 @@ def put_ip_addr(buf, off, code, prefix_len, addr):
         buf[i] = 0
     _copy(buf, off + 8, addr)
     return off + 24
-
-
-def get_ip_addr(buf, off, length):
-    """Length must be 3; code 1-4 and prefix length 0-128, otherwise DecodeError."""
-    mv = _opt(buf, off, length, OPT_IP_ADDR, 24)
-    if length != 24:
-        raise DecodeError("IP address option length")
-    code = buf[off + 2]
-    plen = buf[off + 3]
-    if code < IPA_OLD_COA or code > IPA_NAR_PREFIX or plen > 128:
-        raise DecodeError("IP address option code or prefix length")
-    return IpAddrOption(code, plen, mv[off + 8 : off + 24])
 
 
 # -- option 19: Link-layer Address (RFC 5568 §6.4.3) --
@@ -452,44 +381,6 @@ def get_lla(buf, off, length):
     return LlaOption(code, mv[off + 3 : off + length])
 
 
-# -- option 20: Neighbor Advertisement Acknowledgment (RFC 5568 §6.4.6) --
-
-
-class NaackOption:
-    __slots__ = ("code", "status", "ncoa")
-
-    def __init__(self, code, status, ncoa):
-        self.code = code
-        self.status = status
-        self.ncoa = ncoa
-
-
-def put_naack(buf, off, status, ncoa=None):
-    """NAACK option: Length 1, or 3 with a supplied NCoA after the Reserved field."""
-    _u(status, 0xFF, "NAACK status")
-    if ncoa is not None and len(ncoa) != 16:
-        raise EncodeError("NCoA must be 16 octets")
-    size = 8 if ncoa is None else 24
-    _begin(buf, off, OPT_NAACK, size)
-    buf[off + 2] = 0
-    buf[off + 3] = status
-    for i in range(off + 4, off + 8):
-        buf[i] = 0
-    if ncoa is not None:
-        _copy(buf, off + 8, ncoa)
-    return off + size
-
-
-def get_naack(buf, off, length):
-    mv = _opt(buf, off, length, OPT_NAACK, 8)
-    if length != 8 and length != 24:
-        raise DecodeError("NAACK length")
-    if buf[off + 2] != 0:
-        raise DecodeError("NAACK option code")
-    ncoa = mv[off + 8 : off + 24] if length == 24 else None
-    return NaackOption(0, buf[off + 3], ncoa)
-
-
 # -- option 27: Handover Key Request (RFC 5269 §4.1) --
 
 
@@ -507,7 +398,7 @@ def put_hk_request(buf, off, at, spki):
     SubjectPublicKeyInfo, minimal padding."""
     _u(at, 15, "AT")
     if len(spki) < 1:
-        raise EncodeError("empty public key")
+        raise EncodeError("empty key")
     used = 4 + len(spki)
     size = _begin(buf, off, OPT_HK_REQUEST, used)
     buf[off + 2] = size - used
@@ -521,7 +412,7 @@ def get_hk_request(buf, off, length):
     mv = _opt(buf, off, length, OPT_HK_REQUEST, 8)
     pad = buf[off + 2]
     if pad > length - 4:
-        raise DecodeError("HK request pad length")
+        raise DecodeError("pad length")
     return HkRequestOption(buf[off + 3] >> 4, pad, mv[off + 4 : off + length - pad])
 
 
@@ -544,7 +435,7 @@ def put_hk_reply(buf, off, at, lifetime, enc_key):
     _u(at, 15, "AT")
     _u(lifetime, 0xFFFF, "key lifetime")
     if len(enc_key) < 1:
-        raise EncodeError("empty encrypted key")
+        raise EncodeError("empty key")
     used = 6 + len(enc_key)
     size = _begin(buf, off, OPT_HK_REPLY, used)
     buf[off + 2] = size - used
@@ -559,7 +450,7 @@ def get_hk_reply(buf, off, length):
     mv = _opt(buf, off, length, OPT_HK_REPLY, 8)
     pad = buf[off + 2]
     if pad > length - 6:
-        raise DecodeError("HK reply pad length")
+        raise DecodeError("pad length")
     return HkReplyOption(
         buf[off + 3] >> 4, pad, (buf[off + 4] << 8) | buf[off + 5], mv[off + 6 : off + length - pad]
     )
