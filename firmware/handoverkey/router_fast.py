@@ -24,6 +24,8 @@ import hashlib
 import hmac
 
 from . import algorithms
+from .router import FBU_LIFETIME_MAX_S as _LIFETIME_MAX
+from .wire.mh import FBU_A as _FBU_A
 from .router_fast_rtsolpr import rtsolpr_fast
 
 # Each AT's hash (interpretations §1). An AT missing here takes the general path.
@@ -136,10 +138,21 @@ def fbu_fast(router, frame, now_ms):
     o.update(i.digest())
     if not _compare(o.digest()[:alen], frame[auth:end]):
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "mac"})]
+    seq = (frame[70] << 8) | frame[71]
+    lifetime = (frame[74] << 8) | frame[75]
+    fwd = router.forwarding.get(pcoa)
+    if fwd is not None and not frame[72] & _FBU_A and 0 < lifetime <= _LIFETIME_MAX:
+        # Router._fbu_verified for the usual case, written out: a node that already has
+        # forwarding renews it, and wants no FBack. Same checks, same order, same outcome.
+        d = (seq - fwd[2]) & 0xFFFF
+        if d == 0 or d >= 0x8000:
+            return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "sequence"})]
+        fwd[0] = ncoa
+        fwd[1] = now_ms + lifetime * 1000
+        fwd[2] = seq
+        table.pin(slot)
+        return [], [("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime})]
     frames = []
     events = []
-    router._fbu_verified(
-        pcoa, ncoa, (frame[70] << 8) | frame[71], frame[72], (frame[74] << 8) | frame[75], at, slot,
-        frame[8:24], dst, now_ms, frames, events,
-    )
+    router._fbu_verified(pcoa, ncoa, seq, frame[72], lifetime, at, slot, frame[8:24], dst, now_ms, frames, events)
     return frames, events
