@@ -90,7 +90,10 @@ def _cga_key(src, params):
     """cga.cga_verify(src, params) then the key in them, as signature.verify does, or None
     where either fails. Parameters that are the usual SPKI with no extension fields are
     checked here (RFC 3972 §5 steps 1-7 as cga_verify takes them); any others by cga_verify."""
-    key = _usual_key(params[25:]) if len(params) > 27 else None
+    try:
+        key = _usual_key(params[25:]) if len(params) > 27 else None
+    except CryptoError:
+        return None  # the usual layout around an unusable modulus (even, say)
     if key is None:
         try:
             return _public_key(bytes(cga.cga_verify(src, params).key))

@@ -254,3 +254,20 @@ def test_every_bit_of_the_interface_identifier_alike(monkeypatch):
             ipv6.finish(f, 0, len(f))
             out = _same(routers, bytes(f), 0)
             assert out[1][0][1]["reason"] in ("cga", "signature"), out[1]
+
+
+def test_unusable_keys_in_the_usual_layout_alike(routers):
+    # A CGA key or HKE key laid out as usual but with an even modulus: no key, on both paths
+    # (found by tests/fuzz router_fastpath: the fast path raised instead).
+    mn = E.Identity(E.mobile_cfg())
+    for kind in (ndopt.OPT_CGA, ndopt.OPT_HK_REQUEST):
+        f = bytearray(_rtsolpr(mn, now=0))
+        pkt, msg = E.icmp_of(bytes(f))
+        o = msg.find(kind)
+        pad = f[o[1] + 2]
+        last = o[1] + o[2] - pad - 6  # the modulus's last octet, before 02 03 01 00 01
+        assert bytes(f[last + 1 : last + 6]) == b"\x02\x03\x01\x00\x01"
+        f[last] &= 0xFE
+        ipv6.finish(f, 0, len(f))
+        out = _same(routers, bytes(f), 0)
+        assert _kinds(out) == ["rtsolpr-rejected"], out[1]
