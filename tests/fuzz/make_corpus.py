@@ -116,6 +116,9 @@ def add_frame(c, frame, engines=True):
             c.add(t, b"\x01" + frame, shape)
         if pkt is not None and pkt.next_header == mh.IPPROTO_MH:
             c.add("router_fastpath", b"\x01" + frame)
+        elif pkt is not None and pkt.next_header == 58 and frame[pkt.payload_off : pkt.payload_off + 1] == b"\x9a":
+            # FMIPv6 messages: the RtSolPrs are the fast path's other input.
+            c.add("router_fastpath", b"\x01" + frame, ("fast",) + tuple(shape))
     if pkt is None:
         return
     body = frame[pkt.payload_off : pkt.payload_end]
@@ -235,8 +238,9 @@ def main(argv):
         for f in seeds[state]:
             c.add(target, b"\x01" + f)
             c.add(target, b"\x00" + f)
-    c.add("router_fastpath", b"\x01" + fx.fbu)
-    c.add("router_fastpath", b"\x00" + fx.fbu)
+    for f in (fx.fbu, fx.rtsolpr, fx.fresh_rtsolpr):
+        c.add("router_fastpath", b"\x01" + f)
+        c.add("router_fastpath", b"\x00" + f)
     frames += [fx.rtsolpr, fx.fresh_rtsolpr, fx.prrtadv, fx.fbu] + fx.fbacks + fx.cps + fx.cpa
     frames += world_frames()
     frames += attack_frames()
