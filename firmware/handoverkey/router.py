@@ -260,11 +260,6 @@ class Router:
         if not self._admit(src, now_ms):
             events.append(("rate-limited", {"source": src}))
             return
-        self._rtsolpr_admitted(frame, pkt, msg, neighbor, asked, src, now_ms, wall_s, frames, events)
-
-    def _rtsolpr_admitted(self, frame, pkt, msg, neighbor, asked, src, now_ms, wall_s, frames, events):
-        """An RtSolPr past flood control: every check, then the PrRtAdv (with or without a key).
-        Also where router_fast.py hands over any RtSolPr that fails one of its checks."""
         nonce = None
         nonce_opt = msg.find(ndopt.OPT_NONCE)
         if nonce_opt is not None:

@@ -19,12 +19,14 @@ The order is the general path's, split so that nothing changes before a verdict:
   2. flood control (Router._admit), which the general path also runs before any RSA work;
   3. the signature check (RSA). A failure here is answered as the general path answers it
      ("signature", a signed PrRtAdv without a key), since every earlier check passed;
-  4. Router's own replay commit, AT negotiation and _provision, then the PrRtAdv: the part
-     fixed by the neighbour (Router._prrtadv_head) is built once per neighbour and kept; the
-     Timestamp, copied Nonce, Handover Key Reply and RSA Signature are appended, and the
-     signed-data and message checksums are taken as one integer each (2^16 = 1 mod 0xFFFF).
-tests/host/test_router_fast.py feeds both paths the same frames and requires the same frames,
-events and state.
+  4. the replay memory records the message (ReplayGuard._record, with step 1's verdict),
+     then Router's own AT negotiation and _provision, then the PrRtAdv: the part fixed by
+     the neighbour (Router._prrtadv_head) is built once per neighbour and kept with its sum;
+     the Timestamp, copied Nonce, Handover Key Reply and RSA Signature are appended, and the
+     signed-data and message checksums are sums of whole pieces read as integers
+     (2^16 = 1 mod 0xFFFF).
+tests/host/test_router_fast_rtsolpr.py feeds both paths the same frames and requires the same
+frames, events and state.
 """
 
 import hashlib
@@ -250,7 +252,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         frames.append(router._prrtadv(neighbor, None, ident, src, nonce, None, wall_s))
         return frames, events
 
-    # -- accepted: the general path from here on (Router._rtsolpr_admitted) --
+    # -- accepted: as Router._on_rtsolpr goes on from here --
     replay._record(src, ts, now_ms, wall_s, judged)
     reply = None
     at = algorithms.negotiate(at_asked, router.ats)
