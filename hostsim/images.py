@@ -28,6 +28,7 @@ HOST_ONLY = (
     "handoverkey.crypto.host",  # needs `cryptography`
     "handoverkey.router_fast",  # Router's CPython fast paths; MicroPython never imports them
     "handoverkey.router_fast_rtsolpr",
+    "handoverkey.send.replay_dict",  # the router's replay memory on CPython
     "handoverkey.agent",  # the simulator's pipe driver
 )
 

@@ -101,7 +101,13 @@ class Router:
         self.ats = tuple(ats)
         self.hk_lifetime_s = hk_lifetime_s
         self.table = KeyTable(table_capacity)
-        self.replay = ReplayGuard(replay_capacity)
+        if IS_MICROPYTHON:
+            self.replay = ReplayGuard(replay_capacity)
+        else:
+            # The same rules over dicts: CPython scans slabs slowly (send/replay_dict.py).
+            from .send.replay_dict import DictReplayGuard
+
+            self.replay = DictReplayGuard(replay_capacity)
         self.neighbors = list(neighbors)
         self.min_bits = min_bits
         self.key_protect_s = key_protect_s
@@ -122,10 +128,12 @@ class Router:
             self._cpa(_ALL_NODES, 0, len(self.cert_path), i, self.cert_path[i], self.anchor_names if i == 0 else ())
         # CPython: FBUs and RtSolPrs in the layouts mobile nodes send take a slice-and-C fast
         # path with the same outcome (router_fast.py; never loaded on MicroPython, so not part
-        # of a board image). It keeps the PrRtAdv's neighbour part and this router's Key Hash.
+        # of a board image). It keeps the PrRtAdv's neighbour part, this router's Key Hash and
+        # the AT answered to each requested AT.
         self._fast = None
         self._prrtadv_heads = {}
         self._key_hash = None
+        self._negotiated = {}
         if not IS_MICROPYTHON:
             from .router_fast import handle_fast
 

@@ -255,7 +255,11 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
     # -- accepted: as Router._on_rtsolpr goes on from here --
     replay._record(src, ts, now_ms, wall_s, judged)
     reply = None
-    at = algorithms.negotiate(at_asked, router.ats)
+    # algorithms.negotiate depends only on the request and the router's fixed ATs: kept per request.
+    chosen = router._negotiated
+    at = chosen.get(at_asked, -1)
+    if at == -1:
+        at = chosen[at_asked] = algorithms.negotiate(at_asked, router.ats)
     if at is None:
         events.append(("rtsolpr-no-key", {"source": src, "reason": "at", "requested_at": at_asked}))
     else:

@@ -7,6 +7,10 @@ from hypothesis import strategies as st
 
 from handoverkey.errors import VerifyError
 from handoverkey.send.replay import ReplayGuard
+from handoverkey.send.replay_dict import DictReplayGuard
+
+# Both implementations: the slabs (MicroPython's) and the dicts (the router's on CPython).
+GUARDS = (ReplayGuard, DictReplayGuard)
 
 S = 65536
 WALL0 = 1_700_000_000
@@ -55,9 +59,9 @@ ops = st.lists(
 
 
 @settings(max_examples=400, deadline=None)
-@given(ops)
-def test_guard_matches_the_rfc_rules_while_nothing_is_evicted(seq):
-    g = ReplayGuard(len(SOURCES), len(SOURCES) * len(NONCES))
+@given(ops, st.sampled_from(GUARDS))
+def test_guard_matches_the_rfc_rules_while_nothing_is_evicted(seq, guard):
+    g = guard(len(SOURCES), len(SOURCES) * len(NONCES))
     m = Model()
     now = 1000
     for kind, si, ni, dt, offset in seq:
@@ -79,9 +83,10 @@ def test_guard_matches_the_rfc_rules_while_nothing_is_evicted(seq):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 50), st.integers(0, 2000)), max_size=200))
-def test_capacity_bound_under_churn(seq):
-    g = ReplayGuard(5, 7)
+@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 50), st.integers(0, 2000)), max_size=200),
+       st.sampled_from(GUARDS))
+def test_capacity_bound_under_churn(seq, guard):
+    g = guard(5, 7)
     now = 0
     for src, nonce, dt in seq:
         now += dt

@@ -16,6 +16,7 @@ import random
 
 import engines as E
 import pytest
+from test_replay import _state as replay_state
 from test_router import _invalid_variants
 
 from handoverkey import crypto, router_fast
@@ -76,14 +77,8 @@ def _pair(**over):
 
 
 def _state(r):
-    g = r.replay
     buckets = sorted((k, list(b)) for k, b in r._sources._buckets.items())
-    return (
-        r.snapshot(),
-        bytes(g._pkey), bytes(g._pts), bytes(g._pwall), list(g._prd), list(g._puse), g._stamp,
-        bytes(g._nkey), list(g._nseen), bytes(g._nuse), g._pfresh, g._nnext,
-        r._rtsolpr_bucket._milli, r._sec0_bucket._milli, buckets,
-    )
+    return (r.snapshot(), replay_state(r.replay), r._rtsolpr_bucket._milli, r._sec0_bucket._milli, buckets)
 
 
 def _same(pair, frame, now=0):

@@ -3,7 +3,7 @@
 import hashlib
 import struct
 
-from handoverkey._compat import IS_MICROPYTHON, const
+from handoverkey._compat import const
 from handoverkey.errors import DecodeError, EncodeError, VerifyError
 
 # RFC 3971 §10.2 defaults.
@@ -58,10 +58,10 @@ class ReplayGuard:
     not fragment its heap. check() never changes state; commit() re-checks and records, and is
     meant to be called only once the whole message (CGA, signature, ...) has passed.
 
-    Slots are found by content. On MicroPython (and with portable=True) that is a scan of the
-    slab (_find_slot), which needs no object per slot. On CPython a dict from slot content to
-    slot number is kept beside each slab instead: its find() crawls one octet at a time
-    through zero-filled free slots whenever the pattern holds a zero, which addresses do."""
+    Slots are found by content with a scan of the slab (_find_slot), which needs no object per
+    slot. CPython's router uses replay_dict.DictReplayGuard instead: the same rules over dicts,
+    which CPython does in a fraction of the time (its bytearray.find crawls one octet at a time
+    through zero-filled free slots whenever the pattern holds a zero, as addresses do)."""
 
     def __init__(
         self,
@@ -70,7 +70,6 @@ class ReplayGuard:
         delta_s=TIMESTAMP_DELTA_S,
         fuzz_s=TIMESTAMP_FUZZ_S,
         drift_pct=TIMESTAMP_DRIFT_PCT,
-        portable=None,
     ):
         if not isinstance(capacity, int) or capacity < 1:
             raise EncodeError("capacity must be a positive int")
@@ -89,6 +88,12 @@ class ReplayGuard:
         # A replay passes the window checks for at most Delta past the sender's clock, and that
         # clock may run Delta ahead of ours: remembering a nonce for 2 * (Delta + fuzz) covers it.
         self._nonce_life_ms = 2000 * (delta_s + fuzz_s)
+        self._storage()
+
+    def _storage(self):
+        """Allocate the slabs (DictReplayGuard keeps dicts instead)."""
+        capacity = self.capacity
+        nonce_capacity = self.nonce_capacity
         # Peers: source address, TSlast and wall-clock seconds as packed u64/s64 (big ints would
         # be heap objects on a 32-bit board), RDlast as ticks, and an LRU stamp (0 = free slot).
         self._pkey = bytearray(_ADDR * capacity)
@@ -105,11 +110,6 @@ class ReplayGuard:
         self._nseen = [0] * nonce_capacity
         self._nuse = bytearray(nonce_capacity)
         self._nnext = 0
-        if portable is None:
-            portable = IS_MICROPYTHON
-        # The CPython indexes: content of every used slot -> its number (see the class docstring).
-        self._pidx = None if portable else {}
-        self._nidx = None if portable else {}
 
     # -- introspection ------------------------------------------------------------------
 
@@ -137,23 +137,16 @@ class ReplayGuard:
 
     def forget(self, source):
         """Drop what is known about source (its nonces stay remembered until they expire)."""
-        skey = _source_key(source)
-        i = self._peer_slot(skey)
+        i = self._peer_slot(_source_key(source))
         if i >= 0:
             self._puse[i] = 0
-            if self._pidx is not None:
-                del self._pidx[skey]
 
     # -- internals ------------------------------------------------------------------------
 
     def _peer_slot(self, skey):
-        if self._pidx is not None:
-            return self._pidx.get(skey, -1)
         return _find_slot(self._pkey, self._puse, skey, _ADDR)
 
     def _nonce_at(self, slot):
-        if self._nidx is not None:
-            return self._nidx.get(slot, -1)
         return _find_slot(self._nkey, self._nuse, slot, _NSLOT)
 
     def _ts_at(self, i):
@@ -194,11 +187,7 @@ class ReplayGuard:
     def _judge(self, skey, ts, nonce, now_ms, wall_s):
         """check() for a source key; returns what commit() needs next: (the live peer's slot
         or -1, the nonce's slot content or None, the slot of its expired copy or -1)."""
-        # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
-        if type(ts) is not int or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
-            raise EncodeError("timestamp must be a u64 int")
-        if type(now_ms) is not int or type(wall_s) is not int or wall_s < 0 or wall_s >= 1 << 62:
-            raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
+        _check_args(ts, now_ms, wall_s)
         slot = None
         n = -1
         if nonce is not None:
@@ -208,18 +197,25 @@ class ReplayGuard:
                 raise VerifyError(REASON_REPLAY)
         i = self._live_peer(skey, now_ms, wall_s)
         if i < 0:
+            self._timestamp_check(ts, now_ms, wall_s, 0, -1)
+        else:
+            self._timestamp_check(ts, now_ms, wall_s, self._prd[i], self._ts_at(i))
+        return i, slot, n
+
+    def _timestamp_check(self, ts, now_ms, wall_s, rd_last, ts_last):
+        """RFC 3971 §5.3.4.2 for a new peer (ts_last < 0) or a known one; VerifyError or nothing."""
+        if ts_last < 0:
             # New peer: -Delta < RDnew - TSnew < +Delta.
             diff = wall_s * _TS_PER_S - ts
             if diff <= -self._delta or diff >= self._delta:
                 raise VerifyError(REASON_TIMESTAMP)
-            return i, slot, n
+            return
         # Known peer: TSnew + fuzz > TSlast + (RDnew - RDlast) * (1 - drift) - fuzz, with the
         # elapsed time in ms turned into 1/65536 s and the percentage cleared of its division:
         # 100000 * (TSnew - TSlast + 2 fuzz) > elapsed_ms * 65536 * (100 - drift%).
-        elapsed = _ms_diff(now_ms, self._prd[i])
-        if 100000 * (ts - self._ts_at(i) + self._fuzz2) <= elapsed * _TS_PER_S * self._keep:
+        elapsed = _ms_diff(now_ms, rd_last)
+        if 100000 * (ts - ts_last + self._fuzz2) <= elapsed * _TS_PER_S * self._keep:
             raise VerifyError(REASON_TIMESTAMP)
-        return i, slot, n
 
     def commit(self, source, ts, nonce, now_ms, wall_s):
         """Check again, then record the accepted message; raises like check() and then changes nothing."""
@@ -248,11 +244,7 @@ class ReplayGuard:
                         if use[j] < use[i]:
                             i = j
                         j += 1
-                    if use[i] and self._pidx is not None:
-                        del self._pidx[bytes(self._pkey[_ADDR * i : _ADDR * (i + 1)])]
                 self._pkey[_ADDR * i : _ADDR * (i + 1)] = skey
-                if self._pidx is not None:
-                    self._pidx[skey] = i
             self._store_peer(i, now_ms, ts, wall_s)
         elif ts > self._ts_at(i):
             # RFC 3971 §5.3.4.2: update RDlast and TSlast only when TSnew > TSlast.
@@ -261,20 +253,21 @@ class ReplayGuard:
         if slot is not None:
             # Only an expired copy can still be here (a live one failed the check): it is freed,
             # so that a lookup never finds it ahead of the copy written now.
-            idx = self._nidx
             if n >= 0:
                 self._nuse[n] = 0
-                if idx is not None:
-                    del idx[slot]
             n = self._nnext
             self._nnext = n + 1 if n + 1 < self.nonce_capacity else 0
-            if self._nuse[n] and idx is not None:
-                del idx[bytes(self._nkey[_NSLOT * n : _NSLOT * (n + 1)])]
             self._nkey[_NSLOT * n : _NSLOT * (n + 1)] = slot
             self._nseen[n] = now_ms
             self._nuse[n] = 1
-            if idx is not None:
-                idx[slot] = n
+
+
+def _check_args(ts, now_ms, wall_s):
+    # Caller contract: the decoded u64 and integer clocks (time.time() is a float on MicroPython).
+    if type(ts) is not int or ts < 0 or ts > 0xFFFFFFFFFFFFFFFF:
+        raise EncodeError("timestamp must be a u64 int")
+    if type(now_ms) is not int or type(wall_s) is not int or wall_s < 0 or wall_s >= 1 << 62:
+        raise EncodeError("now_ms and wall_s must be ints, wall_s in Unix seconds")
 
 
 def _source_key(source):
@@ -284,7 +277,7 @@ def _source_key(source):
 
 
 def _nonce_slot(skey, nonce):
-    """The fixed-size slot content for (source, nonce), as bytes (a dict key on CPython)."""
+    """The fixed-size slot content for (source, nonce), as bytes (also DictReplayGuard's key)."""
     slot = bytearray(_NSLOT)
     n = len(nonce)
     if n <= _NONCE_MAX:
