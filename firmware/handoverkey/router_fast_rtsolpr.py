@@ -270,8 +270,8 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
 
 def _head(router, index, neighbor):
     """The kept part of the PrRtAdv for a neighbour: (ICMPv6 Type and Code, Subtype and
-    Reserved, the options from the LLA to the CGA option, the sum of it all with Identifier and
-    checksum zero, the sum of the router's link-local address)."""
+    Reserved, the options from the LLA to the CGA option, and the sum of that head, Identifier
+    and checksum zero, plus the router's link-local address, the source of every PrRtAdv)."""
     scratch = bytearray(len(router._tx))
     head = bytes(scratch[: router._prrtadv_head(scratch, 0, neighbor, None, 0)])
     kept = (head[:2], head[4:6], head[8:], _from_bytes(head, "big") + _from_bytes(router.link_local, "big"))
