@@ -5,6 +5,25 @@ from .errors import EncodeError
 _MILLI = 1000  # tokens are kept in thousandths, so a rate in tokens per second adds rate per ms
 
 
+def _refill(state, now_ms, rate, burst):
+    """Add what has flowed in since state[1] to state[0] (thousandths), capped at the burst."""
+    d = now_ms - state[1]
+    if d > 0:
+        state[1] = now_ms
+        m = state[0] + d * rate
+        cap = burst * _MILLI
+        state[0] = m if m < cap else cap
+
+
+def _take(state, now_ms, rate, burst):
+    """Spend one token from state = [thousandths of a token, last refill ms] if there is one."""
+    _refill(state, now_ms, rate, burst)
+    if state[0] >= _MILLI:
+        state[0] -= _MILLI
+        return True
+    return False
+
+
 class TokenBucket:
     """`rate` tokens a second up to `burst`; take() spends one when there is one.
 
@@ -15,33 +34,15 @@ class TokenBucket:
             raise EncodeError("token bucket rate must be >= 0 and burst >= 1 (integers)")
         self.rate = rate
         self.burst = burst
-        self._milli = burst * _MILLI
-        self._last = now_ms
-
-    def _refill(self, now_ms):
-        d = now_ms - self._last
-        if d > 0:
-            self._last = now_ms
-            m = self._milli + d * self.rate
-            cap = self.burst * _MILLI
-            self._milli = m if m < cap else cap
+        # [thousandths of a token, last refill ms]: the same state a source bucket keeps.
+        self._state = [burst * _MILLI, now_ms]
 
     def available(self, now_ms):
-        self._refill(now_ms)
-        return self._milli >= _MILLI
+        _refill(self._state, now_ms, self.rate, self.burst)
+        return self._state[0] >= _MILLI
 
     def take(self, now_ms):
-        # _refill written out: this runs for every RtSolPr.
-        d = now_ms - self._last
-        if d > 0:
-            self._last = now_ms
-            m = self._milli + d * self.rate
-            cap = self.burst * _MILLI
-            self._milli = m if m < cap else cap
-        if self._milli >= _MILLI:
-            self._milli -= _MILLI
-            return True
-        return False
+        return _take(self._state, now_ms, self.rate, self.burst)
 
 
 class SourceBuckets:
@@ -73,19 +74,9 @@ class SourceBuckets:
             h = self._head
             if len(self._buckets) >= self.capacity:
                 del self._buckets[self._ring[h]]
-            # [thousandths of a token, last refill ms]: a new source starts full, less this one.
+            # A TokenBucket's state; a new source starts full, less this one.
             self._buckets[key] = [(self.burst - 1) * _MILLI, now_ms]
             self._ring[h] = key
             self._head = h + 1 if h + 1 < self.capacity else 0
             return True
-        # TokenBucket.take, on the list (a bucket per source as a small list, not an object).
-        d = now_ms - b[1]
-        if d > 0:
-            b[1] = now_ms
-            m = b[0] + d * self.rate
-            cap = self.burst * _MILLI
-            b[0] = m if m < cap else cap
-        if b[0] >= _MILLI:
-            b[0] -= _MILLI
-            return True
-        return False
+        return _take(b, now_ms, self.rate, self.burst)

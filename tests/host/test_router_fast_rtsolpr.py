@@ -78,7 +78,7 @@ def _pair(**over):
 
 def _state(r):
     buckets = sorted((k, list(b)) for k, b in r._sources._buckets.items())
-    return (r.snapshot(), replay_state(r.replay), r._rtsolpr_bucket._milli, r._sec0_bucket._milli, buckets)
+    return (r.snapshot(), replay_state(r.replay), list(r._rtsolpr_bucket._state), list(r._sec0_bucket._state), buckets)
 
 
 def _same(pair, frame, now=0):

@@ -159,11 +159,7 @@ class ReplayGuard:
         i = self._peer_slot(skey)
         if i < 0:
             return -1
-        age_ms = _ms_diff(now_ms, self._prd[i])
-        age_s = wall_s - self._wall_at(i)
-        if age_ms < 0 or age_ms > _PEER_MAX_AGE_S * 1000 or age_s > _PEER_MAX_AGE_S or age_s < -_PEER_MAX_AGE_S:
-            return -1
-        return i
+        return -1 if _stale(self._prd[i], self._wall_at(i), now_ms, wall_s) else i
 
     def _nonce_live(self, i, now_ms):
         # A negative age (a clock that went back) still counts as live: fail closed.
@@ -260,6 +256,14 @@ class ReplayGuard:
             self._nkey[_NSLOT * n : _NSLOT * (n + 1)] = slot
             self._nseen[n] = now_ms
             self._nuse[n] = 1
+
+
+def _stale(rd_last, wall_last, now_ms, wall_s):
+    """True when a peer entry is too old, or from a clock gone back, to judge by (then the peer
+    is judged as new)."""
+    age_ms = _ms_diff(now_ms, rd_last)
+    age_s = wall_s - wall_last
+    return age_ms < 0 or age_ms > _PEER_MAX_AGE_S * 1000 or age_s > _PEER_MAX_AGE_S or age_s < -_PEER_MAX_AGE_S
 
 
 def _check_args(ts, now_ms, wall_s):

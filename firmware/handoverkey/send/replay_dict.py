@@ -16,7 +16,7 @@ tests/host/test_replay_dict.py runs the replay suite on this class and compares 
 ReplayGuard decision by decision.
 """
 
-from .replay import ReplayGuard, _check_args, _ms_diff, _nonce_slot, _PEER_MAX_AGE_S, _source_key, REASON_REPLAY
+from .replay import REASON_REPLAY, ReplayGuard, _check_args, _ms_diff, _nonce_slot, _source_key, _stale
 from ..errors import VerifyError
 
 
@@ -62,11 +62,8 @@ class DictReplayGuard(ReplayGuard):
             if old is not None and _ms_diff(now_ms, old[0]) < self._nonce_life_ms:
                 raise VerifyError(REASON_REPLAY)
         p = self._peers.get(skey)
-        if p is not None:
-            age_ms = _ms_diff(now_ms, p[0])
-            age_s = wall_s - p[2]
-            if age_ms < 0 or age_ms > _PEER_MAX_AGE_S * 1000 or age_s > _PEER_MAX_AGE_S or age_s < -_PEER_MAX_AGE_S:
-                p = None  # stale: judged as new
+        if p is not None and _stale(p[0], p[2], now_ms, wall_s):
+            p = None  # judged as new
         if p is None:
             self._timestamp_check(ts, now_ms, wall_s, 0, -1)
         else:
