@@ -116,6 +116,9 @@ class KeyTable:
         # CPython only: one object per slot that the owner derives from the slot's key (the
         # router keeps a pre-keyed HMAC there); put() and every way of freeing a slot clear it.
         self._att = None if portable else [None] * capacity
+        # CPython only: address -> slot, beside the index cells (which stay the authority for
+        # probing and deletion), so a lookup is one dict probe instead of a bytecode loop.
+        self._where = None if portable else {}
         if salt is None:
             import os
 
@@ -210,6 +213,9 @@ class KeyTable:
             if i == m:
                 i = 0
         idx[i] = s + 1
+        if self._where is not None:
+            o = s * _REC
+            self._where[bytes(self._slab[o : o + ADDR_LEN])] = s
 
     def _unindex(self, i):
         # Empty cell i and shift back every later entry of the run that may now sit closer to
@@ -281,6 +287,8 @@ class KeyTable:
         self._unindex(i)
         self._unlink(s)
         o = s * _REC
+        if self._where is not None:
+            del self._where[bytes(self._slab[o : o + ADDR_LEN])]
         self._mv[o + _KEY : o + _FP] = _ZERO_KEY
         if self._att is not None:
             self._att[s] = None
@@ -344,57 +352,31 @@ class KeyTable:
     def lookup(self, addr, now_ms):
         """Slot of the live entry for `addr`, made most recently used; -1 if absent or expired
         (an expired entry is freed). Allocates nothing on MicroPython."""
-        # The hottest path (one call per FBU), so probing and the LRU move are written out
-        # here rather than shared through helper methods: on CPython each saved call is
-        # about a tenth of the lookup.
+        s = self.find(addr, now_ms)
+        if s >= 0:
+            self._touch(s)
+        return s
+
+    def find(self, addr, now_ms):
+        """Like lookup() but the entry keeps its LRU place: for a message still to be checked
+        (a check that fails must not change the table). An expired entry is freed."""
         if len(addr) != ADDR_LEN:
             raise EncodeError("address length")
         if self._fast:
-            m = self._m
-            idx = self._idx
-            slab = self._slab
-            i = hash(bytes(addr)) % m
-            n = m
-            while n:
-                v = idx[i]
-                if v == 0:
-                    return -1
-                o = (v - 1) * _REC
-                if slab[o : o + ADDR_LEN] == addr:
-                    break
-                i += 1
-                if i == m:
-                    i = 0
-                n -= 1
-            else:
+            s = self._where.get(addr if type(addr) is bytes else bytes(addr), -1)
+            if s < 0:
                 return -1
-            s = v - 1
-        else:
-            i = self._pos(addr)
-            if i < 0:
+            if now_ms // 1000 >= self._exp[s]:
+                self._drop_slot(s)
                 return -1
-            s = self._idx[i] - 1
+            return s
+        i = self._pos(addr)
+        if i < 0:
+            return -1
+        s = self._idx[i] - 1
         if now_ms // 1000 >= self._exp[s]:
             self._drop(i, s)
             return -1
-        # Move s to the front of its LRU list unless it is there already.
-        e = self._ends
-        lst = 2 if self._slab[s * _REC + _ATF] & _PINNED else 0
-        h = e[lst]
-        if h != s:
-            prv = self._prev
-            nxt = self._next
-            p = prv[s]  # not _NIL: s is not the head
-            n = nxt[s]
-            nxt[p] = n
-            if n == _NIL:
-                e[lst + 1] = p
-            else:
-                prv[n] = p
-            prv[s] = _NIL
-            nxt[s] = h
-            prv[h] = s
-            e[lst] = s
         return s
 
     def peek(self, addr, now_ms):
@@ -402,11 +384,12 @@ class KeyTable:
         (reported as -1)."""
         if len(addr) != ADDR_LEN:
             raise EncodeError("address length")
-        i = self._pos(addr)
-        if i < 0:
-            return -1
-        s = self._idx[i] - 1
-        if now_ms // 1000 >= self._exp[s]:
+        if self._fast:
+            s = self._where.get(addr if type(addr) is bytes else bytes(addr), -1)
+        else:
+            i = self._pos(addr)
+            s = -1 if i < 0 else self._idx[i] - 1
+        if s < 0 or now_ms // 1000 >= self._exp[s]:
             return -1
         return s
 
@@ -542,9 +525,15 @@ class KeyTable:
     def pin(self, slot):
         """Protect a slot from eviction (not from expiry or removal); it becomes the most
         recently used pinned entry. Meant for keys known to be in use (flood control)."""
-        self._check_slot(slot)
+        # _check_slot written out: this runs once per accepted FBU.
+        if type(slot) is not int or slot < 0 or slot >= self.capacity or self._exp[slot] == 0:
+            raise EncodeError("not a slot in use")
         o = slot * _REC + _ATF
-        if not self._slab[o] & _PINNED:
+        if self._slab[o] & _PINNED:
+            if self._ends[2] != slot:  # usually the head already
+                self._unlink(slot)
+                self._link_front(slot)
+        else:
             self._unlink(slot)
             self._slab[o] |= _PINNED
             self._link_front(slot)

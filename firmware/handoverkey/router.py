@@ -189,10 +189,11 @@ class Router:
         return first
 
     def snapshot(self):
-        """The protocol state a test compares before and after an input (keys and forwarding)."""
-        keys = sorted([[bytes(a), bytes(fp), at, bytes(k), exp] for a, fp, at, k, exp in self.table.items()])
+        """The protocol state a test compares before and after an input: the keys in their LRU
+        order (unpinned first, then the pinned ones), how many are pinned, and forwarding."""
+        keys = [[bytes(a), bytes(fp), at, bytes(k), exp] for a, fp, at, k, exp in self.table.items()]
         fwd = sorted([[p, f[0], f[1]] for p, f in self.forwarding.items()])
-        return {"keys": keys, "forwarding": fwd}
+        return {"keys": keys, "pinned": self.table.pinned_count(), "forwarding": fwd}
 
     # -- dispatch --
 
@@ -436,7 +437,9 @@ class Router:
             return
         pcoa = bytes(pcoa)
         table = self.table
-        slot = table.lookup(pcoa, now_ms)
+        # No LRU change until the MAC verifies: an FBU that fails a check leaves the key's
+        # place as it was (the pin in _fbu_verified makes it the most recently used).
+        slot = table.find(pcoa, now_ms)
         if slot < 0:
             # RFC 5269 §3.5: no key, no change in forwarding.
             events.append(("fbu-rejected", {"pcoa": pcoa, "reason": "no-key"}))
@@ -476,7 +479,8 @@ class Router:
             fwds[pcoa] = [ncoa, now_ms + lifetime * 1000, seq]
         else:
             fwds.pop(pcoa, None)
-        # The key is in use: keep it from being evicted by newcomers (flood control).
+        # The key is in use: keep it from being evicted by newcomers (flood control), as the
+        # most recently used pinned key.
         self.table.pin(slot)
         events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime}))
         if flags & mh.FBU_A:

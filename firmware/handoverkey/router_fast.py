@@ -62,20 +62,13 @@ def _keyed(hash_ctor, key):
 
 
 def handle_fast(router, frame, now_ms, wall_s):
-    """(frames, events) as Router.handle would return them, or None for the general path."""
-    if type(frame) is not bytes or len(frame) < _OPTS:
+    """(frames, events) as Router.handle would return them, or None for the general path.
+    The FBU path is written out here rather than called: it is the one timed per packet."""
+    if type(frame) is not bytes or len(frame) < _MIN or frame[6] != 60:
+        if type(frame) is bytes and len(frame) >= _OPTS and frame[6] == 58 and frame[40] == 154 and frame[44] == 2:
+            return rtsolpr_fast(router, frame, now_ms, wall_s)  # FMIPv6, Subtype RtSolPr
         return None
-    nh = frame[6]
-    if nh == 60:
-        return fbu_fast(router, frame, now_ms)
-    if nh == 58 and frame[40] == 154 and frame[44] == 2:  # FMIPv6, Subtype RtSolPr
-        return rtsolpr_fast(router, frame, now_ms, wall_s)
-    return None
-
-
-def fbu_fast(router, frame, now_ms):
-    """(frames, events) as Router.handle would return them, or None for the general path."""
-    if type(frame) is not bytes or len(frame) < _MIN or frame[40:48] != _DOPT_HAO or frame[6] != 60 or frame[66] != 8 or frame[0] >> 4 != 6:
+    if frame[40:48] != _DOPT_HAO or frame[66] != 8 or frame[0] >> 4 != 6:
         return None
     end = 40 + ((frame[4] << 8) | frame[5])
     mlen = end - _MH
@@ -103,12 +96,15 @@ def fbu_fast(router, frame, now_ms):
     if p >= end:
         return None
     o = frame[p]
-    if o == 0:
-        p += 1
-    elif o == 1:
-        if end - p < 2 or end - p - 2 < frame[p + 1]:
+    if o != 21:  # the BADF usually comes next; else one Pad1 or PadN first
+        if o == 0:
+            p += 1
+        elif o == 1:
+            if end - p < 2 or end - p - 2 < frame[p + 1]:
+                return None
+            p += 2 + frame[p + 1]
+        else:
             return None
-        p += 2 + frame[p + 1]
     if end - p < 2 or frame[p] != 21:
         return None
     blen = frame[p + 1]
@@ -117,7 +113,7 @@ def fbu_fast(router, frame, now_ms):
         return None
     auth = p + 6
     table = router.table
-    slot = table.lookup(pcoa, now_ms)
+    slot = table.find(pcoa, now_ms)  # no LRU change until the MAC verifies, as in Router._on_mh
     if slot < 0:
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "no-key"})]
     mac = table.attachment(slot)
@@ -126,9 +122,12 @@ def fbu_fast(router, frame, now_ms):
         ctor = _HASH.get(at)
         if ctor is None:
             return None
-        mac = (at, algorithms.auth_len(at)) + _keyed(ctor, bytes(table.key(slot)))
+        alen = algorithms.auth_len(at)
+        inner, outer = _keyed(ctor, bytes(table.key(slot)))
+        # The last item: whether the authenticator is the whole digest (no truncating slice).
+        mac = (at, alen, inner, outer, alen == inner.digest_size)
         table.attach(slot, mac)
-    at, alen, inner, outer = mac
+    at, alen, inner, outer, whole = mac
     if end - auth != alen or frame[p + 2 : auth] != _SPI0 or (blen != alen + 4 and blen != alen):
         # SPI 0 marks a SEND handover key.
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "badf"})]
@@ -136,7 +135,7 @@ def fbu_fast(router, frame, now_ms):
     i.update(b"".join((ncoa, dst, frame[_MH : _MH + 4], _ZERO2, frame[_MH + 6 : auth])))
     o = outer.copy()
     o.update(i.digest())
-    if not _compare(o.digest()[:alen], frame[auth:end]):
+    if not _compare(o.digest() if whole else o.digest()[:alen], frame[auth:end]):
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "mac"})]
     seq = (frame[70] << 8) | frame[71]
     lifetime = (frame[74] << 8) | frame[75]

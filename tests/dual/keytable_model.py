@@ -34,6 +34,15 @@ class ModelTable:
         self._touch(a)
         return e
 
+    def find(self, a, now_ms):
+        e = self.entries.get(a)
+        if e is None:
+            return None
+        if now_ms // 1000 >= e[3]:
+            self._delete(a)
+            return None
+        return e
+
     def peek(self, a, now_ms):
         e = self.entries.get(a)
         if e is None or now_ms // 1000 >= e[3]:
@@ -74,10 +83,9 @@ class ModelTable:
         return len(gone)
 
     def pin(self, a):
-        e = self.entries[a]
-        if not e[4]:
-            e[4] = True
-            self._touch(a)
+        # Pinned or not, the entry becomes the most recently used pinned one.
+        self.entries[a][4] = True
+        self._touch(a)
 
     def unpin(self, a):
         e = self.entries[a]

@@ -117,6 +117,28 @@ def test_lru_eviction_at_capacity():
         assert len(t) == 4
 
 
+def test_find_keeps_the_lru_place_and_frees_an_expired_entry():
+    for t in both_paths(3):
+        for n in (1, 2, 3):
+            put(t, n, life_ms=5000 if n == 3 else 60000)
+        assert t.find(addr(1), 0) >= 0  # unlike lookup, 1 stays the least recently used
+        put(t, 4)
+        assert t.peek(addr(1), 0) == -1 and t.peek(addr(2), 0) >= 0
+        assert t.find(addr(3), 5000) == -1  # expired: freed, as lookup would
+        assert len(t) == 2 and t.peek(addr(3), 0) == -1
+        assert t.find(addr(9), 0) == -1
+
+
+def test_pin_makes_an_already_pinned_entry_the_most_recent_pinned_one():
+    for t in both_paths(3):
+        for n in (1, 2, 3):
+            t.pin(put(t, n))
+        t.pin(t.peek(addr(1), 0))  # 2 is now the least recently used pinned entry
+        put(t, 4)
+        assert t.peek(addr(2), 0) == -1
+        assert [x[0] for x in t.items()] == [addr(4), addr(3), addr(1)]
+
+
 def test_expiry_at_the_exact_boundary():
     for t in both_paths(4):
         s = t.put(addr(1), KH, 1, key_for(1), 5000, 0)
@@ -435,8 +457,9 @@ def _churn(t, seed, steps_puts):
             model.put(a, fp, at, k, exp, now)
             puts += 1
         elif r < 75:
-            s = t.lookup(a, now)
-            e = model.lookup(a, now)
+            # lookup moves the entry up the LRU order; find must leave it in place.
+            s = t.lookup(a, now) if r < 65 else t.find(a, now)
+            e = model.lookup(a, now) if r < 65 else model.find(a, now)
             assert (s >= 0) == (e is not None)
             if e is not None:
                 assert bytes(t.key(s)) == e[2]

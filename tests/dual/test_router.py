@@ -401,6 +401,29 @@ def test_cps_answered_with_path():
     assert frames == [] and _kinds(events) == ["cps-ignored"]
 
 
+def test_rejected_fbu_leaves_the_key_table_order_alone():
+    """A failed check changes no key record, LRU place included: a forged FBU naming a PCoA
+    must not save that key from eviction at another node's expense. The accepted FBU makes
+    its key the most recently used pinned one."""
+    mn, mn2, par = _mn(), _mn2(), _par()
+    router = E.make_router()
+    _, key = _provision(router, mn, par, at=1)
+    _, key2 = _provision(router, mn2, par, at=1, now_ms=10)
+    before = router.snapshot()
+    assert [e[0] for e in before["keys"]] == [mn.pcoa, mn2.pcoa]  # least recently used first
+    wrong_key = bytes([key[0] ^ 1]) + key[1:]
+    for fbu in (E.make_fbu(wrong_key, 1, mn.pcoa, mn.ncoa, par.address, 1),
+                E.make_fbu(key[:20], 0, mn.pcoa, mn.ncoa, par.address, 1)):
+        _, events = _send(router, fbu, 1000)
+        assert _kinds(events) == ["fbu-rejected"]
+        assert router.snapshot() == before
+    for k, m, seq in ((key, mn, 1), (key2, mn2, 1), (key, mn, 2)):
+        _, events = _send(router, E.make_fbu(k, 1, m.pcoa, m.ncoa, par.address, seq), 2000)
+        assert _kinds(events) == ["fbu-accepted"]
+    after = router.snapshot()
+    assert after["pinned"] == 2 and [e[0] for e in after["keys"]] == [mn2.pcoa, mn.pcoa]
+
+
 def test_fbu_accepted_with_right_mac():
     """3.5-1, 3.5-2, 3.5-3: the key is found by the Home Address option and the BADF checked with
     it and its AT; a wrong MAC, a wrong algorithm or an unknown PCoA changes no forwarding."""
@@ -558,7 +581,7 @@ def test_key_discarded_when_forwarding_times_out():
     assert [e[0] for e in router.snapshot()["keys"]] == [mn.pcoa]
     frames, events = router.poll(2000 + lifetime * 1000, E.wall(0))
     assert frames == [] and _kinds(events) == ["forwarding-ended", "key-discarded"]
-    assert router.snapshot() == {"keys": [], "forwarding": []}
+    assert router.snapshot() == {"keys": [], "pinned": 0, "forwarding": []}
     assert router.next_deadline() is None
     _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 2), 2000 + lifetime * 1000 + 1)
     assert _kinds(events) == ["fbu-rejected"] and events[0][1]["reason"] == "no-key"

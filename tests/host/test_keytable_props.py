@@ -71,6 +71,15 @@ class KeyTableMachine(RuleBasedStateMachine):
             assert self.t.address(s) == a
 
     @rule(a=st.sampled_from(POOL))
+    def find(self, a):
+        s = self.t.find(a, self.now)
+        e = self.m.find(a, self.now)
+        assert (s >= 0) == (e is not None)
+        if e is not None:
+            assert bytes(self.t.key(s)) == e[2]
+            assert self.t.is_pinned(s) == e[4]
+
+    @rule(a=st.sampled_from(POOL))
     def peek(self, a):
         s = self.t.peek(a, self.now)
         e = self.m.peek(a, self.now)
