@@ -2,7 +2,8 @@
 
 Loaded by Router on CPython and never on MicroPython, so it is not part of a board image and
 may slice freely (CPython copies a few dozen octets faster than it runs a bytecode loop).
-handle_fast sends FBUs to fbu_fast below and RtSolPrs to router_fast_rtsolpr.py.
+handle_fast checks FBUs itself (written out: it is the path timed per packet) and sends RtSolPrs
+to router_fast_rtsolpr.py.
 
 The frame must be `bytes` and carry exactly: an IPv6 header whose Next Header is Destination
 Options; the Destination Options header ipv6.encode_dest_opts_hao writes (PadN(2), Home
