@@ -525,14 +525,12 @@ class KeyTable:
     def pin(self, slot):
         """Protect a slot from eviction (not from expiry or removal); it becomes the most
         recently used pinned entry. Meant for keys known to be in use (flood control)."""
-        # _check_slot written out: this runs once per accepted FBU.
-        if type(slot) is not int or slot < 0 or slot >= self.capacity or self._exp[slot] == 0:
-            raise EncodeError("not a slot in use")
+        if type(slot) is int and slot == self._ends[2]:
+            return  # the most recently used pinned entry already: the usual case for an FBU
+        self._check_slot(slot)
         o = slot * _REC + _ATF
         if self._slab[o] & _PINNED:
-            if self._ends[2] != slot:  # usually the head already
-                self._unlink(slot)
-                self._link_front(slot)
+            self._touch(slot)
         else:
             self._unlink(slot)
             self._slab[o] |= _PINNED

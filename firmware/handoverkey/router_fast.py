@@ -23,6 +23,7 @@ those states instead of hashing the key blocks again; it is compared with hmac.c
 
 import hashlib
 import hmac
+import struct
 
 from . import algorithms
 from .router import FBU_LIFETIME_MAX_S as _LIFETIME_MAX
@@ -49,6 +50,13 @@ _DOPT_HAO = b"\x87\x02\x01\x02\x00\x00\xc9\x10"
 _CSUM_FIX = 135 - (0x8702 + 0x0102 + 0x0000 + 0xC910)
 _ACOA = b"\x01\x00\x03\x10"  # PadN(0) then the Alternate Care-of Address option (16 octets)
 _SPI0 = b"\x00\x00\x00\x00"  # the BADF SPI of a SEND handover key
+# One C call for the fixed fields an FBU check reads (bytes indexing is not specialised by
+# CPython 3.11, so each frame[i] or slice costs a generic subscript): Version/Traffic Class
+# (octet 0), Payload Length (4), Destination Address (24), the Destination Options header up to
+# the Home Address (40), the Home Address, i.e. the PCoA (48), then the Mobility Header's
+# Header Len (65) and MH Type (66), and the FBU's Sequence # (70), flags (72) and Lifetime (74).
+# The frame is at least _MIN octets here.
+_FIELDS = struct.Struct(">B3xH18x16s8s16sxBB3xHBxH").unpack_from
 
 
 def _keyed(hash_ctor, key):
@@ -65,17 +73,20 @@ def _keyed(hash_ctor, key):
 def handle_fast(router, frame, now_ms, wall_s):
     """(frames, events) as Router.handle would return them, or None for the general path.
     The FBU path is written out here rather than called: it is the one timed per packet."""
-    if type(frame) is not bytes or len(frame) < _MIN or frame[6] != 60:
-        if type(frame) is bytes and len(frame) >= _OPTS and frame[6] == 58 and frame[40] == 154 and frame[44] == 2:
+    if type(frame) is not bytes:
+        return None
+    n = len(frame)
+    if n < _MIN or frame[6] != 60:
+        if n >= _OPTS and frame[6] == 58 and frame[40] == 154 and frame[44] == 2:
             return rtsolpr_fast(router, frame, now_ms, wall_s)  # FMIPv6, Subtype RtSolPr
         return None
-    if frame[40:48] != _DOPT_HAO or frame[66] != 8 or frame[0] >> 4 != 6:
+    vtc, plen, dst, dopt, pcoa, mh_len, mh_type, seq, flags, lifetime = _FIELDS(frame)
+    if dopt != _DOPT_HAO or mh_type != 8 or vtc >> 4 != 6:
         return None
-    end = 40 + ((frame[4] << 8) | frame[5])
-    mlen = end - _MH
-    if end > len(frame) or mlen < 16 or (frame[65] + 1) << 3 != mlen:
+    end = 40 + plen
+    mlen = plen - 24
+    if end > n or mlen < 16 or (mh_len + 1) << 3 != mlen:
         return None
-    dst = frame[24:40]
     if dst != router.address and dst != router.link_local:
         return None
     # Upper-layer checksum, the Home Address as the pseudo-header source (RFC 6275 §6.1.1):
@@ -86,7 +97,6 @@ def handle_fast(router, frame, now_ms, wall_s):
     # length adds as itself.
     if (_from_bytes(frame[24:end], "big") + mlen + _CSUM_FIX) % 0xFFFF:
         return None
-    pcoa = frame[48:64]
     # Options: [PadN(0) Alternate CoA] [Pad1 | PadN] BADF, as mh.decode_mh walks them.
     if frame[76:80] == _ACOA and mlen >= 32:
         ncoa = frame[80:96]
@@ -97,15 +107,12 @@ def handle_fast(router, frame, now_ms, wall_s):
     if p >= end:
         return None
     o = frame[p]
-    if o != 21:  # the BADF usually comes next; else one Pad1 or PadN first
-        if o == 0:
-            p += 1
-        elif o == 1:
-            if end - p < 2 or end - p - 2 < frame[p + 1]:
-                return None
-            p += 2 + frame[p + 1]
-        else:
+    if o == 0:
+        p += 1
+    elif o == 1:
+        if end - p < 2 or end - p - 2 < frame[p + 1]:
             return None
+        p += 2 + frame[p + 1]
     if end - p < 2 or frame[p] != 21:
         return None
     blen = frame[p + 1]
@@ -129,8 +136,10 @@ def handle_fast(router, frame, now_ms, wall_s):
         mac = (at, alen, inner, outer, alen == inner.digest_size)
         table.attach(slot, mac)
     at, alen, inner, outer, whole = mac
-    if end - auth != alen or frame[p + 2 : auth] != _SPI0 or (blen != alen + 4 and blen != alen):
-        # SPI 0 marks a SEND handover key.
+    # SPI 0 marks a SEND handover key. The general path's Length check (alen + 4 or alen) is
+    # implied here: the option fills the MH (Length = rest or rest - 4, checked above), so once
+    # alen octets follow the SPI, Length is alen + 4 or alen.
+    if end - auth != alen or frame[p + 2 : auth] != _SPI0:
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "badf"})]
     i = inner.copy()
     i.update(b"".join((ncoa, dst, frame[_MH : _MH + 4], _ZERO2, frame[_MH + 6 : auth])))
@@ -138,10 +147,8 @@ def handle_fast(router, frame, now_ms, wall_s):
     o.update(i.digest())
     if not _compare(o.digest() if whole else o.digest()[:alen], frame[auth:end]):
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "mac"})]
-    seq = (frame[70] << 8) | frame[71]
-    lifetime = (frame[74] << 8) | frame[75]
     fwd = router.forwarding.get(pcoa)
-    if fwd is not None and not frame[72] & _FBU_A and 0 < lifetime <= _LIFETIME_MAX:
+    if fwd is not None and not flags & _FBU_A and 0 < lifetime <= _LIFETIME_MAX:
         # Router._fbu_verified for the usual case, written out: a node that already has
         # forwarding renews it, and wants no FBack. Same checks, same order, same outcome.
         d = (seq - fwd[2]) & 0xFFFF
@@ -154,5 +161,5 @@ def handle_fast(router, frame, now_ms, wall_s):
         return [], [("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime})]
     frames = []
     events = []
-    router._fbu_verified(pcoa, ncoa, seq, frame[72], lifetime, at, slot, frame[8:24], dst, now_ms, frames, events)
+    router._fbu_verified(pcoa, ncoa, seq, flags, lifetime, at, slot, frame[8:24], dst, now_ms, frames, events)
     return frames, events
