@@ -465,13 +465,17 @@ class KeyTable:
             raise EncodeError("expiry not in the future")
         if exp_s > _MAX_EXP_S:
             raise EncodeError("expiry past u32 s")
-        i = self._pos(addr)
-        if i >= 0:
-            s = self._idx[i] - 1
-            self._unlink(s)
+        if self._fast:
+            s = self._where.get(addr if type(addr) is bytes else bytes(addr), -1)
         else:
+            i = self._pos(addr)
+            s = -1 if i < 0 else self._idx[i] - 1
+        new = s < 0
+        if new:
             s = self._alloc(now_s)
             self._n += 1
+        else:
+            self._unlink(s)
         o = s * _REC
         if self._att is not None:
             self._att[s] = None
@@ -485,7 +489,7 @@ class KeyTable:
             slab[o + _FP + k] = fp[k]
         slab[o + _ATF] = at  # flags cleared: a replacing put drops the pin
         self._exp[s] = exp_s
-        if i < 0:
+        if new:
             self._index(s)
         self._link_front(s)
         if exp_s < self._min_exp:

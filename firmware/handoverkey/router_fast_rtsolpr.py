@@ -187,7 +187,8 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
     # ICMPv6 checksum: source, destination and message words plus length and Next Header.
     # Octets 8..sig and sig..end are summed apart (sums of even-length pieces add, as
     # 2^16 = 1 mod 0xFFFF): the first part is also the signed data's, below.
-    signed_sum = _from_bytes(frame[8:sig], "big")
+    # Each sum is reduced once, so the arithmetic after it is on small ints.
+    signed_sum = _from_bytes(frame[8:sig], "big") % 0xFFFF
     if (signed_sum + _from_bytes(frame[sig:end], "big") + plen + 58) % 0xFFFF:
         return None
 
@@ -271,10 +272,11 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
 def _head(router, index, neighbor):
     """The kept part of the PrRtAdv for a neighbour: (ICMPv6 Type and Code, Subtype and
     Reserved, the options from the LLA to the CGA option, and the sum of that head, Identifier
-    and checksum zero, plus the router's link-local address, the source of every PrRtAdv)."""
+    and checksum zero, plus the router's link-local address, the source of every PrRtAdv,
+    modulo 0xFFFF)."""
     scratch = bytearray(len(router._tx))
     head = bytes(scratch[: router._prrtadv_head(scratch, 0, neighbor, None, 0)])
-    kept = (head[:2], head[4:6], head[8:], _from_bytes(head, "big") + _from_bytes(router.link_local, "big"))
+    kept = (head[:2], head[4:6], head[8:], (_from_bytes(head, "big") + _from_bytes(router.link_local, "big")) % 0xFFFF)
     router._prrtadv_heads[index] = kept
     return kept
 
@@ -301,7 +303,7 @@ def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
     # signature.sign: the signed data's checksum (message cut here, checksum field zero)...
     # Sums of even-length pieces add (2^16 = 1 mod 0xFFFF): the addresses, the kept head and
     # the Identifier are summed once and serve both checksums.
-    summed = head_sum + _from_bytes(dst, "big") + ident + _from_bytes(tail, "big") + 58
+    summed = (head_sum + _from_bytes(dst, "big") + ident + _from_bytes(tail, "big") + 58) % 0xFFFF
     s = (summed + cut) % 0xFFFF
     c = 0xFFFF - s if s else 0
     key = router.key
