@@ -16,7 +16,8 @@ Layout for capacity N (all buffers allocated once in the constructor, never resi
 
 So a table holds 64 octets per entry or fewer (63 for odd N): table_bytes() is the exact sum,
 bytes_per_entry() rounds it up. Python object headers (a few hundred octets per table) are not
-counted, nor is the CPython-only attachment list (attach(); absent from portable tables).
+counted, nor are the CPython-only attachment list (attach()) and address -> slot dict (both
+absent from portable tables).
 Capacity is 1..65535, because slots and links are u16.
 
 Why the numeric fields sit in arrays next to the slab rather than inside it: reading a u16 out
@@ -31,8 +32,14 @@ entries back (no tombstones), so probe chains never grow with churn. The home po
     peer cannot aim addresses at one chain. Every intermediate stays below 2**30, a small int
     on 32-bit boards. Octets 0-7 are not hashed: addresses that differ only there share a
     home position and are separated by probing (correct, just slower).
-  - on CPython: hash() of the 16 octets (SipHash, keyed per process), for speed.
+  - on CPython: hash() of the 16 octets (SipHash, keyed per process), for speed. CPython
+    lookups (find, lookup, peek, put) go through a dict from address to slot kept beside the
+    index: one probe in C instead of a loop of bytecode. The index stays the authority for
+    deletion, so both interpreters run the same index code.
 A live lookup allocates nothing on MicroPython: no slices, no tuples, no bound-method objects.
+find() is the lookup for a message not yet verified: it leaves the LRU order alone, so a
+forged FBU cannot change which key is evicted next; lookup() also makes the entry the most
+recently used, and pin() makes it the most recently used pinned one.
 
 Expiry. Times are monotonic milliseconds passed in by the caller (never a clock read here),
 non-negative and not wrapping. Expiry is stored as whole seconds, E = expires_ms // 1000, and
