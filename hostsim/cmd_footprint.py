@@ -18,6 +18,12 @@ Steps (all under --out DIR, default build/footprint):
      bisection over separate runs;
   5. DIR/footprint.json (the flat object --json prints) and DIR/footprint.svg (a chart).
 
+Each role's image is also split by what its octets hold (hostsim/mpyparts.py): *_image_code_bytes
+(bytecode), *_image_name_bytes (every module's name table), *_image_unique_name_bytes (one copy
+of each identifier), *_image_constant_bytes, *_image_text_bytes (error text) and
+*_image_floor_bytes: bytecode + one copy of each identifier + the constants that are not text,
+i.e. the size the same code could reach with no error text and no name stored twice.
+
 On the unix port every module's bytecode and strings are loaded into the GC heap, so the
 minimum heap includes the code (heap_after_import); a board with the image frozen into flash
 would not. *_min_heap_less_code_bytes subtracts that, as an estimate for such a board.
@@ -37,7 +43,7 @@ import sys
 from handoverkey import crypto
 from handoverkey.config import build_engine
 
-from . import benchdata, images, world
+from . import benchdata, images, mpyparts, world
 from .targets import ROOT, micropython_command
 
 IMAGE_BUDGET = 32 * 1024  # the per-role image target, octets of .mpy
@@ -300,6 +306,14 @@ def measure(out, log):
             raise RuntimeError("%s run fails from its image alone" % role)
         res["%s_image_bytes" % role] = sum(sizes[x] for x in mods[role])
         res["%s_image_modules" % role] = len(mods[role])
+        srcs = images.firmware_modules()
+        blobs = []
+        for x in mods[role]:
+            with open(os.path.join(all_dir, images.mpy_relpath(x, srcs[x])), "rb") as f:
+                blobs.append(f.read())
+        for k, v in mpyparts.image_parts(blobs).items():
+            if k != "bytes":
+                res["%s_image_%s" % (role, k)] = v
         log("%s: heap statistics" % role)
         p = runner.run(image_dir, _STATS_HEAP, "stats", role, mods[role])
         if p.returncode != 0:
@@ -349,7 +363,15 @@ def print_report(res, sizes, mods, out_dir, f):
     print("", file=f)
     rows = (
         ("router image (.mpy octets)", res["router_image_bytes"], "<= %d" % IMAGE_BUDGET, res["router_image_bytes"] <= IMAGE_BUDGET),
+        ("  bytecode", res["router_image_code_bytes"], "", None),
+        ("  error text", res["router_image_text_bytes"], "", None),
+        ("  floor: no text, no name twice", res["router_image_floor_bytes"], "<= %d" % IMAGE_BUDGET,
+         res["router_image_floor_bytes"] <= IMAGE_BUDGET),
         ("mobile image (.mpy octets)", res["mobile_image_bytes"], "<= %d" % IMAGE_BUDGET, res["mobile_image_bytes"] <= IMAGE_BUDGET),
+        ("  bytecode", res["mobile_image_code_bytes"], "", None),
+        ("  error text", res["mobile_image_text_bytes"], "", None),
+        ("  floor: no text, no name twice", res["mobile_image_floor_bytes"], "<= %d" % IMAGE_BUDGET,
+         res["mobile_image_floor_bytes"] <= IMAGE_BUDGET),
         ("router board image (manifest)", res["router_board_image_bytes"], "", None),
         ("mobile board image (manifest)", res["mobile_board_image_bytes"], "", None),
         ("router heap after import", res["router_heap_after_import_bytes"], "", None),
