@@ -25,13 +25,9 @@ class ModelTable:
         self.order.remove(a)
 
     def lookup(self, a, now_ms):
-        e = self.entries.get(a)
-        if e is None:
-            return None
-        if now_ms // 1000 >= e[3]:
-            self._delete(a)
-            return None
-        self._touch(a)
+        e = self.find(a, now_ms)
+        if e is not None:
+            self._touch(a)
         return e
 
     def find(self, a, now_ms):
