@@ -536,7 +536,7 @@ class KeyTable:
     def pin(self, slot):
         """Protect a slot from eviction (not from expiry or removal); it becomes the most
         recently used pinned entry. Meant for keys known to be in use (flood control)."""
-        if type(slot) is int and slot == self._ends[2]:
+        if type(slot) is int and slot == self._ends[2] and slot != _NIL:
             return  # the most recently used pinned entry already: the usual case for an FBU
         self._check_slot(slot)
         o = slot * _REC + _ATF

@@ -427,6 +427,11 @@ def test_range_checks_raise_encode_error():
     t.remove(addr(1))
     raises(EncodeError, t.key, s)  # a freed slot
     raises(EncodeError, t.pin, s)
+    # With no key pinned the pinned list's head is the "none" link (0xFFFF): not a slot either.
+    for bad_slot in (0xFFFF, -1, 4, 1.0, None):
+        raises(EncodeError, t.pin, bad_slot)
+    for bad in (bytes(15), bytes(17)):
+        raises(EncodeError, t.find, bad, 0)
 
 
 def _churn(t, seed, steps_puts):
