@@ -209,20 +209,20 @@ class KeyTable:
             n -= 1
         return -1
 
-    def _index(self, s):
-        # Enter slot s (its address already in the slab) at the first empty cell from its home.
-        # Callers keep at least one cell empty: fewer entries than cells, or N = M = 1 and empty.
+    def _index(self, s, a):
+        # Enter slot s, whose address a (bytes on CPython) is already in the slab, at the first
+        # empty cell from its home. Callers keep at least one cell empty: fewer entries than
+        # cells, or N = M = 1 and empty.
         m = self._m
         idx = self._idx
-        i = self._home(self._slab, s * _REC)
+        i = self._home(a, 0)
         while idx[i]:
             i += 1
             if i == m:
                 i = 0
         idx[i] = s + 1
         if self._where is not None:
-            o = s * _REC
-            self._where[bytes(self._slab[o : o + ADDR_LEN])] = s
+            self._where[a] = s
 
     def _unindex(self, i):
         # Empty cell i and shift back every later entry of the run that may now sit closer to
@@ -473,7 +473,8 @@ class KeyTable:
         if exp_s > _MAX_EXP_S:
             raise EncodeError("expiry past u32 s")
         if self._fast:
-            s = self._where.get(addr if type(addr) is bytes else bytes(addr), -1)
+            addr = addr if type(addr) is bytes else bytes(addr)
+            s = self._where.get(addr, -1)
         else:
             i = self._pos(addr)
             s = -1 if i < 0 else self._idx[i] - 1
@@ -492,12 +493,15 @@ class KeyTable:
         if klen < KEY_MAX:
             mv[o + _KEY + klen : o + _FP] = _ZERO_KEY[klen:]
         slab = self._slab
-        for k in range(FP_LEN):
-            slab[o + _FP + k] = fp[k]
+        if self._fast:
+            mv[o + _FP : o + _FP + FP_LEN] = fp[:FP_LEN]
+        else:
+            for k in range(FP_LEN):  # no slice: nothing allocated on MicroPython
+                slab[o + _FP + k] = fp[k]
         slab[o + _ATF] = at  # flags cleared: a replacing put drops the pin
         self._exp[s] = exp_s
         if new:
-            self._index(s)
+            self._index(s, addr)
         self._link_front(s)
         if exp_s < self._min_exp:
             self._min_exp = exp_s
