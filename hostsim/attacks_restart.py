@@ -152,6 +152,17 @@ def _finish(sc, st, name, before, par0, m, rejected, summary, good_files=None, r
     return sc.result(name, rejected, intact, summary)
 
 
+def _changed(files, change):
+    """A copy of the store's files with `change` applied: name -> new octets, or None to delete."""
+    out = dict(files)
+    for name, data in change.items():
+        if data is None:
+            out.pop(name, None)
+        else:
+            out[name] = data
+    return out
+
+
 def _empty_after(sc, variant):
     keys = sc.par.snapshot()["keys"]
     return ["a key came out of the refused store (%s)" % variant] if keys else []
@@ -202,13 +213,7 @@ def a_restart_tampered_store(sc):
              {"restore-refused:counter"}),
         ]
         for variant, change, expect in variants:
-            files = dict(good)
-            for k, v in change.items():
-                if v is None:
-                    files.pop(k, None)
-                else:
-                    files[k] = v
-            st.put_files(files)
+            st.put_files(_changed(good, change))
             _restart_and_restore(sc, st, variant, expect)
             rejected += _empty_after(sc, variant)
             if variant.startswith("a store sealed"):
@@ -217,9 +222,7 @@ def a_restart_tampered_store(sc):
                          {"fbu-rejected:no-key"})
         # Crash-recovery bait: a forged complete store left as the temporary file next to the
         # intact store. The .tmp is never read: the genuine store restores.
-        files = dict(good)
-        files["par.hkks.tmp"] = forged
-        st.put_files(files)
+        st.put_files(_changed(good, {"par.hkks.tmp": forged}))
         seen = _restart_and_restore(sc, st, "a forged par.hkks.tmp planted beside the intact store", {"keys-restored"})
         par1, _ = sc.legit_entries(sc.snap())
         if "keys-restored" in seen:
@@ -262,13 +265,7 @@ def a_restart_replayed_store(sc):
              {"par.hkks": old["par.hkks"], "par.hkks.gen": fc}, {"restore-refused:counter"}),
         ]
         for variant, change, expect in variants:
-            files = dict(good)
-            for k, v in change.items():
-                if v is None:
-                    files.pop(k, None)
-                else:
-                    files[k] = v
-            st.put_files(files)
+            st.put_files(_changed(good, change))
             _restart_and_restore(sc, st, variant, expect)
             rejected += _empty_after(sc, variant)
         sc.notes.append("not covered: rolling back the counter file together with the store (only a counter "

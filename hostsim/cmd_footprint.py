@@ -289,6 +289,7 @@ def measure(out, log):
     router_data(runner.data)
     mobile_data(runner.data)
     res = {"mpy_cross_flags": " ".join(images.MPY_CROSS_FLAGS)}
+    srcs = images.firmware_modules()
     mods = {}
     for role in ("router", "mobile"):
         log("%s: tracing the image" % role)
@@ -306,7 +307,6 @@ def measure(out, log):
             raise RuntimeError("%s run fails from its image alone" % role)
         res["%s_image_bytes" % role] = sum(sizes[x] for x in mods[role])
         res["%s_image_modules" % role] = len(mods[role])
-        srcs = images.firmware_modules()
         blobs = []
         for x in mods[role]:
             with open(os.path.join(all_dir, images.mpy_relpath(x, srcs[x])), "rb") as f:
