@@ -3,6 +3,7 @@
 from .._compat import const
 from ..errors import DecodeError, EncodeError
 from . import ndopt
+from .ndopt import check_uint
 
 ICMP_CPS = const(148)
 ICMP_CPA = const(149)
@@ -26,11 +27,6 @@ _CPS_HDR = const(8)
 _CPA_HDR = const(12)
 
 
-def _u(v, hi, what):
-    if type(v) is not int or v < 0 or v > hi:
-        raise EncodeError(what + " out of range")
-
-
 def _start(buf, off, n, icmp_type, code):
     # Writes Type, Code and a zero Checksum once the room is known to exist.
     if type(off) is not int or off < 0 or len(buf) - off < n:
@@ -47,7 +43,7 @@ def _put16(buf, p, v):
 
 
 def _fmip(buf, off, subtype, code, identifier):
-    _u(identifier, 0xFFFF, "identifier")
+    check_uint(identifier, 0xFFFF, "identifier")
     _start(buf, off, _FMIP_HDR, ICMP_FMIPV6, code)
     buf[off + 4] = subtype
     buf[off + 5] = 0
@@ -62,14 +58,14 @@ def encode_rtsolpr(buf, off, identifier):
 
 def encode_prrtadv(buf, off, code, identifier):
     """PrRtAdv fixed part with Code 0-5 (identifier 0 when unsolicited); return options offset."""
-    _u(code, PRRTADV_DHCP, "PrRtAdv code")
+    check_uint(code, PRRTADV_DHCP, "PrRtAdv code")
     return _fmip(buf, off, SUB_PRRTADV, code, identifier)
 
 
 def encode_cps(buf, off, identifier, component=CPS_ALL_COMPONENTS):
     """Certification Path Solicitation fixed part; return options offset."""
-    _u(identifier, 0xFFFF, "identifier")
-    _u(component, 0xFFFF, "component")
+    check_uint(identifier, 0xFFFF, "identifier")
+    check_uint(component, 0xFFFF, "component")
     _start(buf, off, _CPS_HDR, ICMP_CPS, 0)
     _put16(buf, off + 4, identifier)
     _put16(buf, off + 6, component)
@@ -78,9 +74,9 @@ def encode_cps(buf, off, identifier, component=CPS_ALL_COMPONENTS):
 
 def encode_cpa(buf, off, identifier, all_components, component):
     """Certification Path Advertisement fixed part; return options offset."""
-    _u(identifier, 0xFFFF, "identifier")
-    _u(all_components, 0xFFFF, "all components")
-    _u(component, 0xFFFF, "component")
+    check_uint(identifier, 0xFFFF, "identifier")
+    check_uint(all_components, 0xFFFF, "all components")
+    check_uint(component, 0xFFFF, "component")
     _start(buf, off, _CPA_HDR, ICMP_CPA, 0)
     _put16(buf, off + 4, identifier)
     _put16(buf, off + 6, all_components)

@@ -2,7 +2,7 @@
 
 from .._compat import const
 from ..errors import DecodeError, EncodeError
-from .ndopt import put_u32
+from .ndopt import check_uint, put_u32
 
 IPPROTO_MH = const(135)
 MH_FBU = const(8)
@@ -39,19 +39,14 @@ _MAX_MH = const(2048)  # Header Len is one octet of 8-octet units beyond the fir
 _ZERO2 = b"\x00\x00"
 
 
-def _u(v, hi, what):
-    if type(v) is not int or v < 0 or v > hi:
-        raise EncodeError(what + " out of range")
-
-
 def _encode(buf, off, mh_type, b6, b7, b8, b9, lifetime, auth_len, alt_coa, spi):
     """Lay out header, message data, optional Alternate CoA at 8n+6 and BADF last, ending
     on an 8-octet boundary (interpretations §2, digest §5.7). The authenticator is left zero."""
-    _u(lifetime, 0xFFFF, "lifetime")
-    _u(auth_len, 251, "authenticator length")  # Option Length = 4 + auth_len fits one octet
+    check_uint(lifetime, 0xFFFF, "lifetime")
+    check_uint(auth_len, 251, "authenticator length")  # Option Length = 4 + auth_len fits one octet
     if auth_len < 1:
         raise EncodeError("auth length")
-    _u(spi, 0xFFFFFFFF, "SPI")
+    check_uint(spi, 0xFFFFFFFF, "SPI")
     if alt_coa is not None and len(alt_coa) != 16:
         raise EncodeError("alt CoA length")
     p = _FIXED if alt_coa is None else _FIXED + 20  # PadN(2) then the 18-octet option
@@ -102,8 +97,8 @@ def _encode(buf, off, mh_type, b6, b7, b8, b9, lifetime, auth_len, alt_coa, spi)
 def encode_fbu(buf, off, seq, flags, lifetime, auth_len, alt_coa=None, spi=SPI_HANDOVER_KEY):
     """Fast Binding Update (MH type 8). flags is octet 8 (FBU_A | FBU_H | FBU_L | FBU_K);
     lifetime is in seconds (RFC 5568). Return (mh_end, auth_off)."""
-    _u(seq, 0xFFFF, "seq")
-    _u(flags, 0xFF, "flags")
+    check_uint(seq, 0xFFFF, "seq")
+    check_uint(flags, 0xFF, "flags")
     if flags & 0x0F:
         raise EncodeError("FBU flags")
     return _encode(buf, off, MH_FBU, seq >> 8, seq & 0xFF, flags, 0, lifetime, auth_len, alt_coa, spi)
@@ -112,11 +107,11 @@ def encode_fbu(buf, off, seq, flags, lifetime, auth_len, alt_coa=None, spi=SPI_H
 def encode_fback(buf, off, status, flags, seq, lifetime, auth_len, alt_coa=None, spi=SPI_HANDOVER_KEY):
     """Fast Binding Acknowledgment (MH type 9). flags is octet 7 (FBACK_K); lifetime granted,
     in seconds. Return (mh_end, auth_off)."""
-    _u(status, 0xFF, "status")
-    _u(flags, 0xFF, "flags")
+    check_uint(status, 0xFF, "status")
+    check_uint(flags, 0xFF, "flags")
     if flags & 0x7F:
         raise EncodeError("FBack flags")
-    _u(seq, 0xFFFF, "seq")
+    check_uint(seq, 0xFFFF, "seq")
     return _encode(buf, off, MH_FBACK, status, flags, seq >> 8, seq & 0xFF, lifetime, auth_len, alt_coa, spi)
 
 

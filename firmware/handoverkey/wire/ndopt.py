@@ -88,7 +88,9 @@ def walk(buf, off, end, max_options=MAX_OPTIONS):
     return out
 
 
-def _u(v, hi, what):
+def check_uint(v, hi, what):
+    """EncodeError unless v is an int in 0..hi: every field is range-checked before packing.
+    Shared by the wire codecs (mh.py and icmp.py import it from here)."""
     if type(v) is not int or v < 0 or v > hi:
         raise EncodeError(what + " out of range")
 
@@ -188,13 +190,13 @@ def get_rsa_sig(buf, off, length):
 
 def timestamp_from_wall(wall_s, frac16=0):
     """The 64-bit Timestamp value for integer Unix seconds and a 1/65536 s fraction."""
-    _u(wall_s, 0xFFFFFFFFFFFF, "seconds")
-    _u(frac16, 0xFFFF, "fraction")
+    check_uint(wall_s, 0xFFFFFFFFFFFF, "seconds")
+    check_uint(frac16, 0xFFFF, "fraction")
     return (wall_s << 16) | frac16
 
 
 def put_timestamp(buf, off, ts):
-    _u(ts, 0xFFFFFFFFFFFFFFFF, "timestamp")
+    check_uint(ts, 0xFFFFFFFFFFFFFFFF, "timestamp")
     _begin(buf, off, OPT_TIMESTAMP, 16)
     for i in range(off + 2, off + 8):
         buf[i] = 0
@@ -247,7 +249,7 @@ class TrustAnchorOption:
 
 
 def put_trust_anchor(buf, off, name_type, name):
-    _u(name_type, 0xFF, "name type")
+    check_uint(name_type, 0xFF, "name type")
     used = 4 + len(name)
     size = _begin(buf, off, OPT_TRUST_ANCHOR, used)
     buf[off + 2] = name_type
@@ -305,7 +307,7 @@ def der_tlv_len(buf, p, end):
 def put_certificate(buf, off, cert_type, cert):
     """Certificate option; cert must be exactly one DER TLV (the receiver finds the
     padding from the DER length)."""
-    _u(cert_type, 0xFF, "cert type")
+    check_uint(cert_type, 0xFF, "cert type")
     if der_tlv_len(cert, 0, len(cert)) != len(cert):
         raise EncodeError("cert not one DER TLV")
     size = _begin(buf, off, OPT_CERTIFICATE, 4 + len(cert))
@@ -329,10 +331,10 @@ def get_certificate(buf, off, length):
 def put_ip_addr(buf, off, code, prefix_len, addr):
     """IP Address/Prefix option (24 octets). For code 4 (NAR's prefix) the bits past
     prefix_len must already be zero, as the RFC requires of senders."""
-    _u(code, 4, "IPA code")
+    check_uint(code, 4, "IPA code")
     if code < IPA_OLD_COA:
         raise EncodeError("IPA code out of range")
-    _u(prefix_len, 128, "prefix length")
+    check_uint(prefix_len, 128, "prefix length")
     if len(addr) != 16:
         raise EncodeError("address length")
     if code == IPA_NAR_PREFIX:
@@ -365,7 +367,7 @@ class LlaOption:
 
 
 def put_lla(buf, off, code, lla):
-    _u(code, LLA_NO_FAST_HANDOVER, "LLA option code")
+    check_uint(code, LLA_NO_FAST_HANDOVER, "LLA option code")
     used = 3 + len(lla)
     size = _begin(buf, off, OPT_LLA, used)
     buf[off + 2] = code
@@ -396,7 +398,7 @@ class HkRequestOption:
 def put_hk_request(buf, off, at, spki):
     """Handover Key Request: AT in the high nibble of octet 3, the HKE public key as DER
     SubjectPublicKeyInfo, minimal padding."""
-    _u(at, 15, "AT")
+    check_uint(at, 15, "AT")
     if len(spki) < 1:
         raise EncodeError("empty key")
     used = 4 + len(spki)
@@ -432,8 +434,8 @@ class HkReplyOption:
 def put_hk_reply(buf, off, at, lifetime, enc_key):
     """Handover Key Reply: AT nibble, 16-bit Key Lifetime in seconds, the RSAES-PKCS1-v1_5
     ciphertext, minimal padding."""
-    _u(at, 15, "AT")
-    _u(lifetime, 0xFFFF, "key lifetime")
+    check_uint(at, 15, "AT")
+    check_uint(lifetime, 0xFFFF, "key lifetime")
     if len(enc_key) < 1:
         raise EncodeError("empty key")
     used = 6 + len(enc_key)

@@ -24,7 +24,7 @@ from .ndopt import (
     _begin,
     _copy,
     _opt,
-    _u,
+    check_uint,
 )
 
 _KEY_HASH = const(16)
@@ -125,7 +125,7 @@ class NaackOption:
 
 def put_naack(buf, off, status, ncoa=None):
     """NAACK option: Length 1, or 3 with a supplied NCoA after the Reserved field."""
-    _u(status, 0xFF, "NAACK status")
+    check_uint(status, 0xFF, "NAACK status")
     if ncoa is not None and len(ncoa) != 16:
         raise EncodeError("NCoA must be 16 octets")
     size = 8 if ncoa is None else 24
