@@ -288,8 +288,9 @@ def seal(table, device_secret, now_ms, wall_s, generation, keys=None):
 def checkpoint(table, path, device_secret, now_ms, wall_s, generation, counter_path=None):
     """Write the live entries of `table` to `path`, atomically, as `generation` (which must be
     above the counter's); then raise the counter to it. Returns the number of entries written.
-    Raises OSError (the old files stay as they were), EncodeError for a generation not above
-    the counter's, CryptoError for a short device secret."""
+    Raises OSError (the old store stays in place; or, when only the counter's write failed, the
+    new store is in place a generation ahead of the counter, which next_generation counts),
+    EncodeError for a generation not above the counter's, CryptoError for a short device secret."""
     keys = derive_keys(device_secret)
     cpath = counter_path_for(path, counter_path)
     if cpath is not None:
@@ -322,13 +323,14 @@ def next_generation(path, device_secret, known=0, counter_path=None):
             cur = read_counter(cpath, k_ctr)
         except RestoreError:
             cur = None
-    if cur is not None:
-        if cur > best:
-            best = cur
-    else:
-        h = inspect(path, device_secret)
-        if h is not None and h[0] > best:
-            best = h[0]
+    if cur is not None and cur > best:
+        best = cur
+    # The header counts even when the counter reads: a checkpoint whose store was renamed into
+    # place but whose counter write then failed left the store one generation ahead of the
+    # counter, and reusing that generation would let the older file with it be put back.
+    h = inspect(path, device_secret)
+    if h is not None and h[0] > best:
+        best = h[0]
     return best + 1
 
 

@@ -493,6 +493,27 @@ def test_generation_must_rise_above_the_counter():
         _clean(path)
 
 
+def test_generation_is_not_reused_after_a_failed_counter_write():
+    # The store is renamed into place before the counter is raised: when only the counter's
+    # write fails, the store is a generation ahead, and the next checkpoint must go past it.
+    # Sealing different keys under a reused generation would let the first such file be put
+    # back later and pass the counter check.
+    path = _tmp()
+    try:
+        keystore.checkpoint(_table(1), path, SECRET, 5000, WALL, 1)
+        os.mkdir(path + ".gen.tmp")  # the counter's write fails, as on a full disk
+        try:
+            raises(OSError, keystore.checkpoint, _table(2), path, SECRET, 5000, WALL, 2)
+        finally:
+            os.rmdir(path + ".gen.tmp")
+        assert keystore.inspect(path, SECRET)[0] == 2
+        assert keystore.read_counter(path + ".gen", keystore.derive_keys(SECRET)[2]) == 1
+        assert keystore.next_generation(path, SECRET) == 3
+        assert keystore.next_generation(path, SECRET, known=1) == 3
+    finally:
+        _clean(path)
+
+
 def test_stale_tmp_file_is_ignored_and_overwritten():
     path = _tmp()
     try:
