@@ -281,7 +281,9 @@ class MobileNode:
             key = None
             while self.hke_pool and key is None:
                 k = self.hke_pool.pop(0)
-                if k.public.size == want.size and k.public.e == want.e and k.public != want:
+                # The size is the modulus bit length: a 1020-bit key has the 128 octets of a
+                # 1024-bit one but not "exactly the same parameters" (RFC 5269 §3.1, I§7).
+                if k.public.bits == want.bits and k.public.e == want.e and k.public != want:
                     key = k
             if key is None:
                 key = crypto.generate_rsa(want.bits, want.e)

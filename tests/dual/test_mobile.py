@@ -8,6 +8,7 @@ re-signing the router's with the router's fixture key.
 import engines as E
 from dualtest import raises
 from handoverkey import crypto
+from handoverkey.crypto.rsakey import RsaPrivateKey, inverse
 from handoverkey.errors import VerifyError
 from handoverkey.send import cga, x509
 from handoverkey.wire import icmp, ipv6, mh, ndopt
@@ -546,3 +547,30 @@ def test_key_discarded_after_binding():
     assert mn.snapshot()["keys"] == []
     frames, events = link.call("MN", "move", "predictive")
     assert frames == [] and [e[0] for e in events] == ["fbu-no-key"]
+
+
+# A 1020-bit RSA key (e = 65537): the primes, made once on the host with crypto.generate_rsa(1020).
+# Its modulus has 128 octets, as a 1024-bit one does.
+_P1020 = int(
+    "3d0c614ba42d14905714f2a949b8567e1e8cf9510c9e1915effb2525565e4d5a"
+    "9b47110ad3a6c36d69c5dfe785934cb06ac7d7ff67b9a59f602e5522a12270d1", 16)
+_Q1020 = int(
+    "376802f8afd511d2f33fbfb71fc9d07509b1446172acd46fd20984bea3a21b45"
+    "d63068eabe6c102f3572eb152f9893b00bafe21482a2b7eb6664541d536dbd8b", 16)
+
+
+def test_hke_pool_key_of_another_bit_length_passed_over():
+    """3.1-1, 4.1-4: "exactly the same parameters" is the bit length: a pool key of 1020 bits,
+    the same 128 octets as the 1024-bit CGA key, is passed over for the next one that fits."""
+    e = 65537
+    k1020 = RsaPrivateKey(_P1020 * _Q1020, e, inverse(e, (_P1020 - 1) * (_Q1020 - 1)), _P1020, _Q1020)
+    cfg = E.mobile_cfg()
+    cga_pub = E.private_key(cfg["cga_key"]).public
+    assert k1020.public.bits == 1020 and k1020.public.size == cga_pub.size == 128
+    assert cga_pub.bits == 1024 and cga_pub.e == e
+    good = cfg["hke_keys"][0]
+    cfg["hke_keys"] = [k1020.pkcs8().hex(), good]
+    link = E.pair(mobile=E.build_engine("mobile", cfg))
+    assert E.attach(link)
+    hke = E.public_from_spki(_hke_spki(_last_rtsolpr(link)))
+    assert hke.bits == 1024 and hke == E.private_key(good).public
