@@ -116,7 +116,12 @@ class MobileNode:
         self.keylog = keylog
         self.min_bits = min_bits
         self.keys = MobileKeyStore()
-        self.state = "idle"
+        # Two exchanges run side by side and each keeps its own state and timer: getting a key
+        # (CPS/CPA, RtSolPr/PrRtAdv, and its refresh before HK-LIFETIME runs out, RFC 5269
+        # §3.3, I§6) and the handover (FBU/FBack). `state` shows the handover while it is
+        # under way or done, otherwise where the key stands.
+        self._key_state = "idle"  # idle, discovering, soliciting, ready
+        self._fbu_state = None  # None, fbu-sent, moved
         self.router_key = None  # the router's certified key, after a valid CPS/CPA path
         self.router_ll = None  # the address the CPA and PrRtAdv came from
         self._cpa_id = 0
@@ -127,9 +132,13 @@ class MobileNode:
         self._hke = None
         self._hke_born_ms = 0
         self._handovers = 0
-        self._timer_ms = None
-        self._timer_kind = None
-        self._retries = 0
+        self._sol_ms = None  # CPS or RtSolPr retransmission, or giving up
+        self._sol_kind = None  # "cps" or "rtsolpr"
+        self._sol_retries = 0
+        self._refresh_ms = None  # ask for a new key before the one held runs out
+        self._fbu_ms = None  # FBU retransmission, or giving up
+        self._fbu_retries = 0
+        self._fbu_key = None  # the MobileKey the last FBU was MAC'ed with
         self._cps_wait_ms = CPS_RETRY_MS
         self._cps_started_ms = 0
         self._seq = 0
@@ -140,18 +149,27 @@ class MobileNode:
 
     # -- control --
 
+    @property
+    def state(self):
+        """"fbu-sent" or "moved" while a handover is under way or done; otherwise "idle",
+        "discovering", "soliciting" or "ready", where getting the key stands."""
+        if self._fbu_state is not None:
+            return self._fbu_state
+        return self._key_state
+
     def attach(self, now_ms, wall_s):
-        """On the PAR's link: discover the router's certificate path, then ask for a handover key."""
+        """On the PAR's link: discover the router's certificate path, then ask for a handover key.
+        A new attachment ends any handover exchange still under way."""
         frames = []
         events = []
         if self.keylog:
             for c in self.anchor_certs:
                 events.append(("keylog", {"line": keylog_trust_anchor(c)}))
         self._on_new_link = False
-        if self.router_key is None:
-            self._start_cps(now_ms, frames, events)
-        else:
-            self._send_rtsolpr(now_ms, wall_s, frames, events)
+        self._fbu_state = None
+        self._fbu_ms = None
+        self._fbu_key = None
+        self._request_key(now_ms, wall_s, frames, events)
         return frames, events
 
     def move(self, now_ms, wall_s, mode=PREDICTIVE):
@@ -163,7 +181,7 @@ class MobileNode:
             raise EncodeError("bad mode")
         self._fbu_mode = mode
         self._on_new_link = mode == REACTIVE
-        self._retries = 0
+        self._fbu_retries = 0
         self._send_fbu(now_ms, frames, events)
         return frames, events
 
@@ -207,42 +225,57 @@ class MobileNode:
         return frames, events
 
     def poll(self, now_ms, wall_s):
+        """Run every timer that is due: the FBU retransmission, the key refresh, and the CPS or
+        RtSolPr retransmission, each on its own."""
         frames = []
         events = []
-        if self._timer_ms is None or now_ms < self._timer_ms:
-            return frames, events
-        kind = self._timer_kind
-        self._timer_ms = None
-        self._timer_kind = None
-        if kind == "cps":
-            if now_ms - self._cps_started_ms >= CPS_RETRY_MAX_MS:
-                events.append(("cps-failed", {}))
-                self.state = "idle"
-            else:
-                self._cps_wait_ms *= 2
-                self._send_cps(now_ms, frames, events)
-        elif kind == "rtsolpr":
-            if self._retries >= RTSOLPR_RETRIES:
-                events.append(("rtsolpr-failed", {}))
-                self.state = "idle"
-            else:
-                self._retries += 1
-                self._send_rtsolpr(now_ms, wall_s, frames, events, retry=True)
-        elif kind == "fbu":
-            if self._retries >= FBU_RETRIES:
+        if self._fbu_ms is not None and now_ms >= self._fbu_ms:
+            self._fbu_ms = None
+            if self._fbu_retries >= FBU_RETRIES:
+                # RFC 5568 §4: no fast handover. The key and its refresh stay: the node is
+                # still on the PAR's link and may try again.
                 events.append(("fbu-failed", {}))
+                self._fbu_state = None
+                self._fbu_key = None
             else:
-                self._retries += 1
+                self._fbu_retries += 1
                 self._send_fbu(now_ms, frames, events)
-        elif kind == "refresh":
+        if self._refresh_ms is not None and now_ms >= self._refresh_ms:
+            self._refresh_ms = None
+            # On the NAR's link the PAR's key is no longer needed (RFC 5269 §3.3 "if FMIPv6
+            # service is still required from the router").
             if not self._on_new_link:
                 events.append(("key-refresh", {}))
-                self._retries = 0
-                self._send_rtsolpr(now_ms, wall_s, frames, events)
+                self._request_key(now_ms, wall_s, frames, events)
+        if self._sol_ms is not None and now_ms >= self._sol_ms:
+            kind = self._sol_kind
+            self._sol_ms = None
+            self._sol_kind = None
+            if kind == "cps":
+                if now_ms - self._cps_started_ms >= CPS_RETRY_MAX_MS:
+                    events.append(("cps-failed", {}))
+                    self._key_state = "idle"
+                else:
+                    self._cps_wait_ms *= 2
+                    self._send_cps(now_ms, frames, events)
+            elif self._sol_retries >= RTSOLPR_RETRIES:
+                events.append(("rtsolpr-failed", {}))
+                self._key_state = "idle"
+            else:
+                self._sol_retries += 1
+                self._send_rtsolpr(now_ms, wall_s, frames, events, retry=True)
         return frames, events
 
     def next_deadline(self):
-        return self._timer_ms
+        """The earliest of the timers (monotonic ms), or None when none is armed."""
+        d = self._sol_ms
+        t = self._refresh_ms
+        if t is not None and (d is None or t < d):
+            d = t
+        t = self._fbu_ms
+        if t is not None and (d is None or t < d):
+            d = t
+        return d
 
     def snapshot(self):
         return {
@@ -262,9 +295,13 @@ class MobileNode:
             or ipv6.is_solicited_for(dst, self.link_local)
         )
 
-    def _set_timer(self, at_ms, kind):
-        self._timer_ms = at_ms
-        self._timer_kind = kind
+    def _request_key(self, now_ms, wall_s, frames, events):
+        """Ask for a handover key: CPS/CPA first when the router's path is not validated."""
+        self._sol_retries = 0
+        if self.router_key is None:
+            self._start_cps(now_ms, frames, events)
+        else:
+            self._send_rtsolpr(now_ms, wall_s, frames, events)
 
     def _hke_key(self, now_ms, events):
         """The handover key encryption key pair: same size and exponent as the CGA key
@@ -297,7 +334,7 @@ class MobileNode:
     # -- CPS / CPA (RFC 3971 §6.4) --
 
     def _start_cps(self, now_ms, frames, events):
-        self.state = "discovering"
+        self._key_state = "discovering"
         self._cps_started_ms = now_ms
         self._cps_wait_ms = CPS_RETRY_MS
         self._send_cps(now_ms, frames, events)
@@ -318,10 +355,11 @@ class MobileNode:
         ipv6.finish(buf, 0, off)
         frames.append(bytes(buf[:off]))
         events.append(("cps-sent", {"identifier": ident}))
-        self._set_timer(now_ms + self._cps_wait_ms, "cps")
+        self._sol_ms = now_ms + self._cps_wait_ms
+        self._sol_kind = "cps"
 
     def _on_cpa(self, frame, pkt, msg, now_ms, wall_s, frames, events):
-        if self.state != "discovering" or msg.identifier != self._cpa_id:
+        if self._key_state != "discovering" or msg.identifier != self._cpa_id:
             events.append(("dropped", {"reason": "cpa-unsolicited"}))
             return
         total = msg.all_components
@@ -352,7 +390,7 @@ class MobileNode:
         self.router_key = key
         self.router_ll = bytes(pkt.src)
         events.append(("path-validated", {"router": self.router_ll, "key_hash": key.key_hash()}))
-        self._retries = 0
+        self._sol_retries = 0
         self._send_rtsolpr(now_ms, wall_s, frames, events)
 
     # -- RtSolPr / PrRtAdv (RFC 5269 §3.1, §3.3) --
@@ -390,9 +428,10 @@ class MobileNode:
         if len(self._pending) >= _MAX_PENDING:
             self._pending.pop(0)
         self._pending.append(_Pending(nonce, hke, at, now_ms))
-        self.state = "soliciting"
+        self._key_state = "soliciting"
         events.append(("rtsolpr-sent", {"at": at, "nonce": nonce, "retry": retry}))
-        self._set_timer(now_ms + (RTSOLPR_TIMEOUT_MS << self._retries), "rtsolpr")
+        self._sol_ms = now_ms + (RTSOLPR_TIMEOUT_MS << self._sol_retries)
+        self._sol_kind = "rtsolpr"
 
     def _find_pending(self, nonce):
         for p in self._pending:
@@ -459,7 +498,11 @@ class MobileNode:
         same_key = old is not None and crypto.ct_equal(old.key, key)
         self.keys.put([self.router_address, router_ll], self.pcoa, at, key, expires_ms, now_ms)
         self._pending = []
-        self.state = "ready"
+        # The key exchange is done; an FBU exchange under way keeps its state and timer (the
+        # FBack is checked with the key its FBU was MAC'ed with, see _send_fbu).
+        self._key_state = "ready"
+        self._sol_ms = None
+        self._sol_kind = None
         if self.keylog:
             events.append(("keylog", {"line": keylog_handover_key(self.pcoa, self.router_address, at, key)}))
         events.append(("key-stored", {"router": self.router_address, "pcoa": self.pcoa, "at": at, "lifetime": reply.lifetime}))
@@ -467,15 +510,26 @@ class MobileNode:
             refresh_ms = expires_ms - _REFRESH_LAST_MS
         else:
             refresh_ms = expires_ms - (reply.lifetime * 1000) // _REFRESH_DIVISOR
-        self._set_timer(refresh_ms, "refresh")
+        self._refresh_ms = refresh_ms
 
     # -- FBU / FBack (RFC 5269 §3.4, RFC 5568 §6.2) --
 
     def _send_fbu(self, now_ms, frames, events):
+        # Every transmission, the first and each retransmission, takes a new Sequence Number
+        # (RFC 6275 §11.8, which RFC 5568 follows for the FBU), so each is a message of its own
+        # and its MAC is made with the key held when it goes out. A refresh brings a different
+        # key only when the router has replaced the old one, so the key held now is the one
+        # the router checks against; an expired key is never used (RFC 5269 §3.6). The FBack
+        # answers one transmission, and is checked with that transmission's key (_fbu_key).
         par = self.router_address
         entry = self.keys.find(par, self.pcoa, now_ms)
         if entry is None:
             events.append(("fbu-no-key", {"router": par}))
+            # Nothing to (re)send with: an exchange under way ends here.
+            self._fbu_ms = None
+            if self._fbu_state == "fbu-sent":
+                self._fbu_state = None
+                self._fbu_key = None
             return
         at = entry.at
         alen = algorithms.auth_len(at)
@@ -495,22 +549,26 @@ class MobileNode:
         ipv6.finish(buf, 0, end)
         frames.append(bytes(buf[:end]))
         self._fbu_seq = seq
-        self.state = "fbu-sent"
+        self._fbu_key = entry
+        self._fbu_state = "fbu-sent"
         events.append(("fbu-sent", {"seq": seq, "mode": self._fbu_mode, "at": at}))
-        self._set_timer(now_ms + (FBU_TIMEOUT_MS << self._retries), "fbu")
+        self._fbu_ms = now_ms + (FBU_TIMEOUT_MS << self._fbu_retries)
 
     def _on_mh(self, frame, pkt, now_ms, events):
         m = mh.decode_mh(frame, pkt.payload_off, pkt.payload_end)
         if m.mh_type != mh.MH_FBACK:
             return
-        if self.state == "moved" and m.seq == self._fbu_seq:
+        if self._fbu_state == "moved" and m.seq == self._fbu_seq:
             # The PAR answers a predictive FBU on both links (RFC 5568 §3.1): the copy is not news.
             return
-        if self.state != "fbu-sent" or m.seq != self._fbu_seq:
+        if self._fbu_state != "fbu-sent" or m.seq != self._fbu_seq:
             events.append(("fback-rejected", {"reason": "sequence"}))
             return
-        entry = self.keys.find(bytes(pkt.src), self.pcoa, now_ms)
-        if entry is None:
+        # The key of the FBU this FBack answers, even if a refresh has stored another since:
+        # the router MAC'ed the FBack with the key that verified that FBU. It must still be
+        # live and belong to the FBack's source.
+        entry = self._fbu_key
+        if entry is None or now_ms >= entry.expires_ms or not entry.serves(bytes(pkt.src)):
             events.append(("fback-rejected", {"reason": "no-key"}))
             return
         at = entry.at
@@ -525,12 +583,13 @@ class MobileNode:
         if not algorithms.authenticator_matches(at, entry.key, received, *parts):
             events.append(("fback-rejected", {"reason": "mac"}))
             return
-        self._timer_ms = None
-        self._timer_kind = None
+        self._fbu_ms = None
         if m.status >= mh.FBACK_UNSPECIFIED:
-            self.state = "ready"
+            # Refused: no handover. The key and its refresh stay, as after fbu-failed.
+            self._fbu_state = None
+            self._fbu_key = None
             events.append(("fback-refused", {"status": m.status}))
             return
         self._handovers += 1
-        self.state = "moved"
+        self._fbu_state = "moved"
         events.append(("fback-accepted", {"seq": m.seq, "status": m.status, "lifetime": m.lifetime}))

@@ -574,3 +574,153 @@ def test_hke_pool_key_of_another_bit_length_passed_over():
     assert E.attach(link)
     hke = E.public_from_spki(_hke_spki(_last_rtsolpr(link)))
     assert hke.bits == 1024 and hke == E.private_key(good).public
+
+
+def _fback(key, at, seq, status, src, dst, ncoa):
+    """An FBack as the PAR sends it (no Alternate CoA), with a BADF made from `key`."""
+    buf = bytearray(256)
+    off = ipv6.encode_header(buf, 0, 0, mh.IPPROTO_MH, 64, src, dst)
+    mh_off = off
+    alen = E.AUTH_LEN[at]
+    end, auth_off = mh.encode_fback(buf, off, status, 0, seq, 0, alen)
+    buf[auth_off : auth_off + alen] = E.badf_mac(at, key, buf, mh_off, auth_off, ncoa, src)
+    ipv6.finish(buf, 0, end)
+    return bytes(buf[:end])
+
+
+def _fail_fbu(link):
+    """Start a predictive handover whose FBUs are all lost: poll until the node gives up."""
+    mn = link.engine("MN")
+    mark = len(link.events)
+    link.call("MN", "move", "predictive")
+    link.run(hold=("fbu",))
+    polls = 0
+    while "fbu-failed" not in link.kinds("MN", mark):
+        link.at(mn.next_deadline())
+        link.call("MN", "poll")
+        link.run(hold=("fbu",))
+        polls += 1
+        assert polls <= 4
+    link.held = []
+    return link.kinds("MN", mark)
+
+
+def test_refresh_kept_after_failed_or_refused_handover():
+    """3.3-12 (I§6): an FBU exchange that ends without a handover, given up after FBU_RETRIES
+    (RFC 5568 §4) or refused by the PAR, leaves the key's refresh armed: the node, still on the
+    PAR's link, asks again before HK-LIFETIME runs out and can hand over with the new key."""
+    ident = E.Identity(E.mobile_cfg())
+    par = E.RouterIdentity(E.router_cfg())
+    link = _ready(router=E.make_router(hk_lifetime=1000))
+    mn = link.engine("MN")
+    refresh = mn.next_deadline()
+    key = mn.snapshot()["keys"][0]
+    assert 0 < refresh < key[4]
+    # Given up: three retransmissions, then fbu-failed; the refresh is the next deadline.
+    link.advance(1)
+    assert _fail_fbu(link) == ["fbu-sent"] * 4 + ["fbu-failed"]
+    assert mn.state == "ready" and mn.next_deadline() == refresh
+    # Refused: the PAR answers with status 128 (made here with the PAR's key; the PAR engine
+    # does not see the FBU, so it sets up no forwarding).
+    link.advance(1)
+    frames, _ = link.call("MN", "move", "predictive")
+    link.run(hold=("fbu",))
+    link.held = []
+    seq = E.mh_of(frames[0])[1].seq
+    refused = _fback(key[3], key[2], seq, mh.FBACK_UNSPECIFIED, par.address, ident.pcoa, ident.ncoa)
+    frames, events = link.deliver("MN", refused)
+    assert [e[0] for e in events] == ["fback-refused"] and events[0][1]["status"] == 128
+    assert mn.state == "ready" and mn.next_deadline() == refresh
+    # The refresh goes out on time, the key is renewed, and the next handover works.
+    link.at(refresh)
+    mark = len(link.events)
+    link.call("MN", "poll")
+    link.run()
+    assert link.kinds("MN", mark)[:3] == ["key-refresh", "rtsolpr-sent", "key-stored"]
+    # The router gave the same key back (it MUST while it is live): the node asks once more
+    # just before it runs out, and from then on holds the router's next key.
+    n = 0
+    while link.now_ms <= key[4]:
+        link.at(mn.next_deadline())
+        link.call("MN", "poll")
+        link.run()
+        n += 1
+        assert n < 5
+    assert mn.snapshot()["keys"][0][3] != key[3]
+    assert _handover(link)
+
+
+def test_refresh_reply_during_fbu_exchange():
+    """3.3-12, 3.4: the PrRtAdv answering a refresh RtSolPr arrives while an FBU is outstanding:
+    the key is stored, and the FBU exchange keeps its state, its retransmission timer and its
+    FBack; the refresh is armed again for the new key."""
+    link = _ready()
+    mn = link.engine("MN")
+    link.at(mn.next_deadline())
+    link.call("MN", "poll")
+    link.run(hold=("prrtadv",))
+    assert link.kinds("MN")[-2:] == ["key-refresh", "rtsolpr-sent"] and len(link.held) == 1
+    reply = link.held.pop()
+    frames, _ = link.call("MN", "move", "predictive")
+    assert [E.kind(f) for f in frames] == ["fbu"] and mn.state == "fbu-sent"
+    retransmit = mn.next_deadline()
+    assert retransmit == link.now_ms + 1000
+    frames, events = link.deliver("MN", reply)
+    assert [e[0] for e in events] == ["key-stored"]
+    assert mn.state == "fbu-sent" and mn.next_deadline() == retransmit
+    mark = len(link.events)
+    link.run()
+    assert "fbu-accepted" in link.kinds("PAR", mark)
+    assert link.kinds("MN", mark) == ["fback-accepted"] and mn.state == "moved"
+    key = mn.snapshot()["keys"][0]
+    assert link.now_ms < mn.next_deadline() < key[4]
+    # A refresh timer that fires while an FBU is outstanding sends its RtSolPr beside it.
+    link = _ready(router=E.make_router(hk_lifetime=1000))
+    mn = link.engine("MN")
+    refresh = mn.next_deadline()
+    link.at(refresh - 500)
+    link.call("MN", "move", "predictive")
+    link.run(hold=("fbu",))
+    fbu_at = refresh + 500
+    assert mn.next_deadline() == refresh  # the earlier of the two timers
+    link.at(refresh)
+    frames, events = link.call("MN", "poll")
+    assert [E.kind(f) for f in frames] == ["rtsolpr"] and mn.state == "fbu-sent"
+    assert mn.next_deadline() == fbu_at
+    link.run(hold=("fbu",))
+    assert link.kinds("MN")[-1] == "key-stored" and mn.state == "fbu-sent"
+    link.at(fbu_at)
+    frames, events = link.call("MN", "poll")
+    assert [E.kind(f) for f in frames] == ["fbu"]
+    link.run()
+    assert link.kinds("MN")[-1] == "fback-accepted"
+
+
+def test_key_replaced_during_fbu_exchange():
+    """3.4-2, 3.6-6: a refresh that brings a different key while an FBU is outstanding. The
+    FBack answering the FBU is checked with the key that FBU was MAC'ed with; a retransmission
+    (a new Sequence Number, RFC 6275 §11.8) is MAC'ed with the key held when it is sent."""
+    ident = E.Identity(E.mobile_cfg())
+    par = E.RouterIdentity(E.router_cfg())
+    link = _ready()
+    mn = link.engine("MN")
+    k1 = mn.snapshot()["keys"][0][3]
+    link.at(mn.next_deadline())
+    link.call("MN", "poll")
+    link.run(hold=("prrtadv",))
+    hke_pub = E.public_from_spki(_hke_spki(_last_rtsolpr(link)))
+    k2 = bytes(range(32))
+    new_key = _with_reply(link.held.pop(), enc=crypto.rsa_encrypt(hke_pub, k2))
+    frames, _ = link.call("MN", "move", "predictive")
+    assert E.badf_ok(frames[0], k1, 1, ident.ncoa, par.address)
+    link.run(hold=("fback",))
+    fbacks = list(link.held)
+    link.held = []
+    assert fbacks and E.badf_ok(fbacks[0], k1, 1, ident.ncoa)
+    assert [e[0] for e in link.deliver("MN", new_key)[1]] == ["key-stored"]
+    assert mn.snapshot()["keys"][0][3] == k2
+    assert [e[0] for e in link.deliver("MN", fbacks[0])[1]] == ["fback-accepted"]
+    # Lost this time: the retransmission after the new key uses the new key.
+    link.advance(1)
+    frames, _ = link.call("MN", "move", "predictive")
+    assert E.badf_ok(frames[0], k2, 1, ident.ncoa, par.address)

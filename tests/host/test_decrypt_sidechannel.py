@@ -128,6 +128,8 @@ class Waiting:
                 break
             out = mn.poll(d, self.wall + (d - self.now) // 1000)
             trace.append(("poll", d, _masked(out), mn.next_deadline(), _snap(mn)))
+            if "fbu-failed" in [e[0] for e in out[1]]:
+                break  # the handover is over; the key's refresh, still armed, comes hours later
         return trace, key
 
 
