@@ -10,7 +10,7 @@ from . import algorithms, crypto
 from ._compat import const
 from .errors import DecodeError, EncodeError, VerifyError
 from .mobile_keys import MobileKeyStore
-from .send import certpath, signature
+from .send import certpath, signature, x509
 from .wire import icmp, ipv6, mh, ndopt
 
 # RFC 5269 §3.7
@@ -124,6 +124,10 @@ class MobileNode:
         self._fbu_state = None  # None, fbu-sent, moved
         self.router_key = None  # the router's certified key, after a valid CPS/CPA path
         self.router_ll = None  # the address the CPA and PrRtAdv came from
+        # Wall-clock seconds (inclusive) in which every certificate of the validated path is
+        # within its validity: outside them the router key is no longer certified (I§9).
+        self._path_from = 0
+        self._path_until = 0
         self._cpa_id = 0
         self._cpa_certs = {}
         self._cpa_total = 0
@@ -295,10 +299,18 @@ class MobileNode:
             or ipv6.is_solicited_for(dst, self.link_local)
         )
 
+    def _certified(self, wall_s):
+        """The router's certified key, or None. Outside the validity of its path the key is
+        forgotten, so that the path is solicited and validated again (I§9, RFC 3971 §6.4.6:
+        no CPS while the host has a currently valid path)."""
+        if self.router_key is not None and (wall_s < self._path_from or wall_s > self._path_until):
+            self.router_key = None
+        return self.router_key
+
     def _request_key(self, now_ms, wall_s, frames, events):
         """Ask for a handover key: CPS/CPA first when the router's path is not validated."""
         self._sol_retries = 0
-        if self.router_key is None:
+        if self._certified(wall_s) is None:
             self._start_cps(now_ms, frames, events)
         else:
             self._send_rtsolpr(now_ms, wall_s, frames, events)
@@ -382,11 +394,28 @@ class MobileNode:
         path = [self._cpa_certs[i] for i in range(total)]
         self._cpa_certs = {}
         self._cpa_total = 0
+        # Parsed here, not in certpath, so that the validity dates are at hand afterwards.
+        try:
+            path = [x509.parse(c) for c in path]
+        except DecodeError:
+            events.append(("path-rejected", {"reason": "decode"}))
+            return
         try:
             key = certpath.validate_path(self.anchors, path, wall_s, self.pcoa, self.min_bits)
         except VerifyError as e:
             events.append(("path-rejected", {"reason": e.reason}))
             return
+        # The path holds while all its certificates do (RFC 5280 §6.1.3 (a)(2)); the anchor's
+        # own dates are not checked (RFC 5280 §6.1.1 (d), certpath).
+        start = path[0].not_before
+        until = path[0].not_after
+        for c in path:
+            if c.not_before > start:
+                start = c.not_before
+            if c.not_after < until:
+                until = c.not_after
+        self._path_from = start
+        self._path_until = until
         self.router_key = key
         self.router_ll = bytes(pkt.src)
         events.append(("path-validated", {"router": self.router_ll, "key_hash": key.key_hash()}))
@@ -451,6 +480,11 @@ class MobileNode:
             return
         if self.router_key is None:
             events.append(("prrtadv-rejected", {"reason": "uncertified"}))
+            return
+        if self._certified(wall_s) is None:
+            # A certificate of the path is past its notAfter (or before its notBefore): the
+            # key is forgotten and nothing else changes; the next attach asks for the path.
+            events.append(("prrtadv-rejected", {"reason": "expired"}))
             return
         try:
             check = signature.verify(frame, pkt, msg, self.min_bits)

@@ -724,3 +724,49 @@ def test_key_replaced_during_fbu_exchange():
     link.advance(1)
     frames, _ = link.call("MN", "move", "predictive")
     assert E.badf_ok(frames[0], k2, 1, ident.ncoa, par.address)
+
+
+def _path_not_after():
+    """The earliest notAfter on the PAR's certification path (Unix seconds)."""
+    return min([x509.parse(c).not_after for c in E.RouterIdentity(E.router_cfg()).cert_path])
+
+
+def test_router_certification_ends_with_its_path():
+    """3.3-2, 3.3-4 (I§9): the router key is certified only while every certificate of its path
+    is valid by the wall clock given. At notAfter a PrRtAdv is still taken; a second later it is
+    dropped as "expired", the key is forgotten and nothing else changes; the next attach
+    solicits the path again, which is now refused."""
+    not_after = _path_not_after()
+    link = _ready()
+    mn = link.engine("MN")
+    link.at((not_after - E.WALL_S) * 1000)
+    assert link.wall_s == not_after
+    assert E.attach(link)
+    assert len(link.frames("MN", "cps")) == 1  # the path still holds: no new CPS
+    # The answer to this request arrives a second after notAfter.
+    _, reply = _solicit(link)
+    link.advance(1000)
+    fresh_ts = E.option(ndopt.OPT_TIMESTAMP, ndopt.put_timestamp, ndopt.timestamp_from_wall(link.wall_s))
+    reply = _with_reply(reply, replace={ndopt.OPT_TIMESTAMP: fresh_ts})
+    before = mn.snapshot()
+    deadline = mn.next_deadline()
+    frames, events = link.deliver("MN", reply)
+    assert frames == [] and [e[0] for e in events] == ["prrtadv-rejected"]
+    assert events[0][1]["reason"] == "expired"
+    after = mn.snapshot()
+    assert after["router_certified"] is False and before["router_certified"] is True
+    assert after["keys"] == before["keys"] and after["state"] == before["state"] == "soliciting"
+    assert mn.next_deadline() == deadline
+    # Attaching again asks for the path first, and the expired path is refused: no RtSolPr.
+    mark = len(link.sent)
+    frames, events = link.call("MN", "attach")
+    assert [E.kind(f) for f in frames] == ["cps"]
+    link.run()
+    assert link.fields("MN", "path-rejected")[-1]["reason"] == "expired"
+    assert link.frames("MN", "rtsolpr", mark) == []
+    # Without a PrRtAdv in between: an attach after notAfter goes straight to the CPS.
+    link = _ready()
+    link.at((not_after + 1 - E.WALL_S) * 1000)
+    frames, events = link.call("MN", "attach")
+    assert [E.kind(f) for f in frames] == ["cps"]
+    assert link.engine("MN").snapshot()["router_certified"] is False
