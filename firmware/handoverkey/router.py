@@ -172,12 +172,19 @@ class Router:
         if n:
             events.append(("keys-expired", {"count": n}))
         for pcoa in [p for p, f in self.forwarding.items() if now_ms >= f[1]]:
-            del self.forwarding[pcoa]
-            events.append(("forwarding-ended", {"pcoa": pcoa}))
-            # RFC 5269 §3.6: the PAR MUST discard the key once forwarding for the PCoA times out.
-            if self.table.remove(pcoa):
-                events.append(("key-discarded", {"pcoa": pcoa}))
+            self._end_forwarding(pcoa, events)
         return [], events
+
+    def _end_forwarding(self, pcoa, events):
+        """Forwarding for pcoa is over: timed out, deregistered (Lifetime 0) or displaced by a
+        full forwarding table. RFC 5269 §3.6: the PAR MUST discard the key once forwarding for
+        the PCoA times out. The key goes in every case because the forwarding entry also holds
+        the last accepted FBU sequence number: a key that outlived it would accept a replay of
+        any FBU it had verified before."""
+        if self.forwarding.pop(pcoa, None) is not None:
+            events.append(("forwarding-ended", {"pcoa": pcoa}))
+        if self.table.remove(pcoa):
+            events.append(("key-discarded", {"pcoa": pcoa}))
 
     def next_deadline(self):
         """When forwarding next times out (its key goes with it); keys past HK-LIFETIME expire
@@ -436,6 +443,11 @@ class Router:
             events.append(("fbu-rejected", {"reason": "no-hao"}))
             return
         pcoa = bytes(pcoa)
+        fwd = self.forwarding.get(pcoa)
+        if fwd is not None and now_ms >= fwd[1]:
+            # Forwarding timed out and poll() has not run yet: it ends now, key and all, as
+            # poll() would have ended it; the FBU then finds no key.
+            self._end_forwarding(pcoa, events)
         table = self.table
         # No LRU change until the MAC verifies: an FBU that fails a check leaves the key's
         # place as it was (the pin in _fbu_verified makes it the most recently used).
@@ -475,13 +487,11 @@ class Router:
             lifetime = FBU_LIFETIME_MAX_S
         if lifetime:
             if fwd is None and len(fwds) >= FORWARDING_CAPACITY:
-                self._drop_oldest_forwarding()
+                self._drop_oldest_forwarding(events)
             fwds[pcoa] = [ncoa, now_ms + lifetime * 1000, seq]
-        else:
-            fwds.pop(pcoa, None)
-        # The key is in use: keep it from being evicted by newcomers (flood control), as the
-        # most recently used pinned key.
-        self.table.pin(slot)
+            # The key is in use: keep it from being evicted by newcomers (flood control), as
+            # the most recently used pinned key.
+            self.table.pin(slot)
         events.append(("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime}))
         if flags & mh.FBU_A:
             key = bytes(self.table.key(slot))
@@ -491,14 +501,18 @@ class Router:
             if ncoa != src:
                 # Predictive mode: the MN may already be on the new link (RFC 5568 §3.1).
                 frames.append(self._fback(fb_src, ncoa, ncoa, seq, lifetime, at, key))
+        if not lifetime:
+            # Lifetime 0 asks for no forwarding: the handover is over, and the key with it
+            # (after the FBacks, which it authenticates).
+            self._end_forwarding(pcoa, events)
 
-    def _drop_oldest_forwarding(self):
+    def _drop_oldest_forwarding(self, events):
         oldest = None
         for p, f in self.forwarding.items():
             if oldest is None or f[1] < self.forwarding[oldest][1]:
                 oldest = p
         if oldest is not None:
-            del self.forwarding[oldest]
+            self._end_forwarding(oldest, events)
 
     def _fback(self, src, dst, ncoa, seq, lifetime, at, key):
         """FBack with BADF: CoA = the NCoA the FBU registered, PAR = this FBack's source (I§2)."""

@@ -120,6 +120,9 @@ def handle_fast(router, frame, now_ms, wall_s):
     if rest < 5 or (blen != rest and blen + 4 != rest):
         return None
     auth = p + 6
+    fwd = router.forwarding.get(pcoa)
+    if fwd is not None and now_ms >= fwd[1]:
+        return None  # forwarding timed out and not yet polled: the general path ends it first
     table = router.table
     slot = table.find(pcoa, now_ms)  # no LRU change until the MAC verifies, as in Router._on_mh
     if slot < 0:
@@ -147,7 +150,6 @@ def handle_fast(router, frame, now_ms, wall_s):
     o.update(i.digest())
     if not _compare(o.digest() if whole else o.digest()[:alen], frame[auth:end]):
         return [], [("fbu-rejected", {"pcoa": pcoa, "reason": "mac"})]
-    fwd = router.forwarding.get(pcoa)
     if fwd is not None and not flags & _FBU_A and 0 < lifetime <= _LIFETIME_MAX:
         # Router._fbu_verified for the usual case, written out: a node that already has
         # forwarding renews it, and wants no FBack. Same checks, same order, same outcome.

@@ -587,6 +587,72 @@ def test_key_discarded_when_forwarding_times_out():
     assert _kinds(events) == ["fbu-rejected"] and events[0][1]["reason"] == "no-key"
 
 
+def test_fbu_with_lifetime_0_ends_forwarding_and_the_key():
+    """3.6-8: forwarding ended by a Lifetime 0 FBU takes the key with it, after the FBacks it
+    authenticates. The forwarding entry held the last sequence number: had the key stayed, a
+    replay of an earlier FBU would have been accepted and forwarding restored."""
+    mn, par = _mn(), _par()
+    router = E.make_router()
+    _, key = _provision(router, mn, par, now_ms=0)
+    captured = E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 5)
+    _, events = _send(router, captured, 1000)
+    assert _kinds(events) == ["fbu-accepted"]
+    frames, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 6, lifetime=0), 2000)
+    assert _kinds(events) == ["fbu-accepted", "forwarding-ended", "key-discarded"]
+    assert len(frames) == 2 and all(E.badf_ok(f, key, 1, mn.ncoa) for f in frames)
+    assert router.snapshot() == {"keys": [], "pinned": 0, "forwarding": []}
+    frames, events = _send(router, captured, 3000)
+    assert frames == [] and _kinds(events) == ["fbu-rejected"] and events[0][1]["reason"] == "no-key"
+    assert router.snapshot()["forwarding"] == []
+    # Without forwarding to end, Lifetime 0 still ends the key's use.
+    _, key = _provision(router, mn, par, now_ms=4000)
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 1, lifetime=0), 5000)
+    assert _kinds(events) == ["fbu-accepted", "key-discarded"]
+    assert router.snapshot()["keys"] == []
+
+
+def test_fbu_after_forwarding_timed_out_finds_no_key_without_a_poll():
+    """3.6-8 whatever the poll() timing: an FBU arriving after forwarding timed out ends it (and
+    the key) as poll() would have, and is then rejected for want of a key."""
+    mn, par = _mn(), _par()
+    router = E.make_router()
+    _, key = _provision(router, mn, par, now_ms=0)
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 1), 2000)
+    end = 2000 + events[0][1]["lifetime"] * 1000
+    _, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 2), end - 1)
+    assert _kinds(events) == ["fbu-accepted"]  # renewed just in time
+    end = end - 1 + events[0][1]["lifetime"] * 1000
+    frames, events = _send(router, E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 3), end)
+    assert frames == [] and _kinds(events) == ["forwarding-ended", "key-discarded", "fbu-rejected"]
+    assert events[-1][1]["reason"] == "no-key"
+    assert router.snapshot() == {"keys": [], "pinned": 0, "forwarding": []}
+    assert router.poll(end, E.wall(0)) == ([], [])
+
+
+def test_forwarding_displaced_by_a_full_table_takes_its_key():
+    """The forwarding table is bounded: the FBU that finds it full displaces the entry that
+    ends first, and that PCoA's key goes with it (its sequence record is gone)."""
+    from handoverkey.router import FORWARDING_CAPACITY
+
+    par = _par()
+    n = FORWARDING_CAPACITY + 1
+    router = E.make_router(table_capacity=n)
+    key = bytes(range(32))
+    pcoas = []
+    for i in range(n):
+        pcoa = bytes(_mn().pcoa[:14]) + bytes((i >> 8, i & 0xFF))
+        pcoas.append(pcoa)
+        router.table.put(pcoa, b"\x00\x00\x00\x00", 1, key, 600000, 0)
+    for i in range(n - 1):
+        _, events = _send(router, E.make_fbu(key, 1, pcoas[i], NCOA_OTHER, par.address, 1, lifetime=30 + i), 1000)
+        assert _kinds(events) == ["fbu-accepted"]
+    _, events = _send(router, E.make_fbu(key, 1, pcoas[-1], NCOA_OTHER, par.address, 1), 1000)
+    assert events == [("forwarding-ended", {"pcoa": pcoas[0]}), ("key-discarded", {"pcoa": pcoas[0]}),
+                      ("fbu-accepted", {"pcoa": pcoas[-1], "ncoa": NCOA_OTHER, "seq": 1, "lifetime": 30})]
+    assert E.table_entry(router, pcoas[0]) is None and E.table_entry(router, pcoas[1]) is not None
+    assert len(router.snapshot()["forwarding"]) == FORWARDING_CAPACITY
+
+
 def test_no_reuse_in_the_last_second():
     """A key is handed out again only with at least a second left: the Key Lifetime field counts
     whole seconds, so a shorter remainder would promise the node a key the router has dropped."""

@@ -74,7 +74,11 @@ def test_rejections_alike():
     assert _same(routers, _fbu(1, 8, key=bytes(32)))[1][0][1]["reason"] == "mac"
     assert _same(routers, _fbu(0, 9, key=KEYS[1][:20]))[1][0][1]["reason"] == "badf"
     assert _same(routers, _fbu(1, 10, pcoa=OTHER))[1][0][1]["reason"] == "no-key"
-    assert _same(routers, _fbu(1, 11, lifetime=0))[1][0][0] == "fbu-accepted"
+    # Lifetime 0 ends the handover: forwarding and the key go (RFC 5269 §3.6).
+    assert [e[0] for e in _same(routers, _fbu(1, 11, lifetime=0))[1]] == ["fbu-accepted", "forwarding-ended",
+                                                                          "key-discarded"]
+    assert _same(routers, _fbu(1, 12))[1][0][1]["reason"] == "no-key"
+    _put(routers, PCOA, 1, KEYS[1])
     assert _same(routers, _fbu(1, 12, lifetime=4000))[1][0][1]["lifetime"] == 300
     # SPI other than 0, checksum repaired.
     f = bytearray(_fbu(1, 13))
@@ -85,7 +89,10 @@ def test_rejections_alike():
     assert _same(routers, bytes(f))[1][0][1]["reason"] == "badf"
     # Not bytes, and an expired key.
     assert _same(routers, bytearray(_fbu(1, 14)))[1][0][0] == "fbu-accepted"
-    assert _same(routers, _fbu(1, 15), now=NOW + 200000)[1][0][1]["reason"] == "no-key"
+    # Forwarding timed out before this FBU and no poll() ran: it ends now, with the key.
+    events = _same(routers, _fbu(1, 15), now=NOW + 200000)[1]
+    assert [e[0] for e in events] == ["forwarding-ended", "key-discarded", "fbu-rejected"]
+    assert events[-1][1]["reason"] == "no-key"
 
 
 def test_mutations_alike():
