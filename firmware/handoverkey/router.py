@@ -251,7 +251,8 @@ class Router:
             hke = RsaPublicKey.from_spki(req.spki)
         except CryptoError:
             raise VerifyError("hke-key")
-        if hke.size != check.key.size or hke.e != check.key.e:
+        # Bit length, not octet length: "exactly the same parameters (key size, etc.)" (§3.1).
+        if hke.bits != check.key.bits or hke.e != check.key.e:
             raise VerifyError("hke-params")
         if hke == check.key:
             raise VerifyError("hke-is-cga-key")
@@ -393,6 +394,11 @@ class Router:
     # -- CPS -> CPA (RFC 3971 §6.4) --
 
     def _on_cps(self, frame, pkt, msg, frames, events):
+        if msg.identifier == 0:
+            # RFC 3971 §6.4.1: the Identifier MUST NOT be zero; §6.4.5: a CPS that does not
+            # conform to the message format is silently discarded.
+            events.append(("dropped", {"reason": "cps-identifier"}))
+            return
         names = []
         for o in msg.find_all(ndopt.OPT_TRUST_ANCHOR):
             ta = ndopt.get_trust_anchor(frame, o[1], o[2])

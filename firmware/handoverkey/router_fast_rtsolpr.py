@@ -232,7 +232,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         hke = _public_key(frame[req_o + 4 : req_o + req_len - pad])
     except CryptoError:
         return None
-    if hke.size != k or hke.e != key.e or hke == key:
+    if hke.bits != key.bits or hke.e != key.e or hke == key:
         return None
 
     # -- flood control, then the one RSA check --

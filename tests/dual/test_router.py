@@ -7,6 +7,7 @@ Each test drives a Router built from the fixture config with RtSolPrs, CPSs and 
 import engines as E
 from dualtest import raises, read_fixture
 from handoverkey import crypto
+from handoverkey.crypto.rsakey import RsaPublicKey
 from handoverkey.errors import VerifyError
 from handoverkey.send import certpath, x509
 from handoverkey.wire import icmp, ipv6, mh, ndopt
@@ -356,10 +357,10 @@ def test_at_negotiation():
             assert E.decrypt_reply(f, mn.hke[0]) == entry[3]
 
 
-def _cps(ident, anchor_names, component=icmp.CPS_ALL_COMPONENTS):
+def _cps(ident, anchor_names, component=icmp.CPS_ALL_COMPONENTS, identifier=0x2468):
     buf = bytearray(600)
     off = ipv6.encode_header(buf, 0, 0, 58, 255, ident.link_local, E.ALL_ROUTERS)
-    off = icmp.encode_cps(buf, off, 0x2468, component)
+    off = icmp.encode_cps(buf, off, identifier, component)
     for n in anchor_names:
         off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, n)
     ipv6.finish(buf, 0, off)
@@ -399,6 +400,9 @@ def test_cps_answered_with_path():
     other = bytes(x509.parse(read_fixture("pki/anchor_other.der")).subject)
     frames, events = _send(router, _cps(mn, [other]))
     assert frames == [] and _kinds(events) == ["cps-ignored"]
+    # Identifier 0 is not a CPS (RFC 3971 §6.4.1 MUST NOT, §6.4.5 silently discarded).
+    frames, events = _send(router, _cps(mn, [anchor_name], identifier=0))
+    assert frames == [] and events == [("dropped", {"reason": "cps-identifier"})]
 
 
 def test_rejected_fbu_leaves_the_key_table_order_alone():
@@ -521,6 +525,9 @@ def test_hke_key_must_match_cga_key():
         ("1024-bit CGA, 2048-bit HKE", mn, mn_big.hke[0].public.spki(), "hke-params"),
         ("2048-bit CGA, 1024-bit HKE", mn_big, mn.hke[0].public.spki(), "hke-params"),
         ("exponent 3 instead of 65537", mn, e3, "hke-params"),
+        # The same 128 octets, 4 bits short: key size is counted in bits (§3.1, §4.1).
+        ("1020-bit HKE beside a 1024-bit CGA key", mn, RsaPublicKey((1 << 1019) | 0xF00D, 65537).spki(),
+         "hke-params"),
         ("the CGA key itself", mn, mn.cga_key.public.spki(), "hke-is-cga-key"),
         ("not a public key", mn, bytes(64), "hke-key"),
     )
