@@ -128,9 +128,11 @@ class MobileNode:
         # within its validity: outside them the router key is no longer certified (I§9).
         self._path_from = 0
         self._path_until = 0
-        self._cpa_id = 0
+        self._cpa_id = 0  # the Identifier of this node's last CPS
         self._cpa_certs = {}
         self._cpa_total = 0
+        self._cpa_ident = 0  # the advertisement being collected: its Identifier and source
+        self._cpa_src = None
         self._pending = []
         self._first_at = None  # AT of the first request: never ask for a weaker one (no bidding down)
         self._hke = None
@@ -371,9 +373,31 @@ class MobileNode:
         self._sol_kind = "cps"
 
     def _on_cpa(self, frame, pkt, msg, now_ms, wall_s, frames, events):
-        if self._key_state != "discovering" or msg.identifier != self._cpa_id:
+        if self._key_state != "discovering":
             events.append(("dropped", {"reason": "cpa-unsolicited"}))
             return
+        ident = msg.identifier
+        # RFC 3971 §6.4.2: Identifier 0 exactly when the CPA goes to All-Nodes, as a router
+        # sends it for a CPS from the unspecified address or when under load (§6.4.5). A CPA
+        # that breaks the rule does not conform and is discarded (§6.4.6).
+        if (ident == 0) != (pkt.dst == _ALL_NODES):
+            events.append(("dropped", {"reason": "cpa-identifier"}))
+            return
+        # An All-Nodes CPA answers whichever CPS the router chose to answer that way; it is a
+        # valid advertisement all the same (§6.4.6), and its path must validate like any.
+        if ident != 0 and ident != self._cpa_id:
+            events.append(("dropped", {"reason": "cpa-unsolicited"}))
+            return
+        src = bytes(pkt.src)
+        if self._cpa_total and (ident != self._cpa_ident or src != self._cpa_src):
+            # Components of two advertisements are never mixed. The answer to this node's own
+            # CPS is preferred (§6.4.6 "MAY prefer ... the same Identifier"): it replaces an
+            # All-Nodes advertisement being collected, never the other way round.
+            if ident == 0 or self._cpa_ident != 0:
+                events.append(("dropped", {"reason": "cpa-interleaved"}))
+                return
+            self._cpa_certs = {}
+            self._cpa_total = 0
         total = msg.all_components
         if total < 1 or total > certpath.MAX_PATH or msg.component >= total:
             events.append(("dropped", {"reason": "cpa-components"}))
@@ -382,6 +406,8 @@ class MobileNode:
             events.append(("dropped", {"reason": "cpa-components"}))
             return
         self._cpa_total = total
+        self._cpa_ident = ident
+        self._cpa_src = src
         cert_opts = msg.find_all(ndopt.OPT_CERTIFICATE)
         if len(cert_opts) != 1:
             events.append(("dropped", {"reason": "cpa-certificates"}))

@@ -770,3 +770,70 @@ def test_router_certification_ends_with_its_path():
     frames, events = link.call("MN", "attach")
     assert [E.kind(f) for f in frames] == ["cps"]
     assert link.engine("MN").snapshot()["router_certified"] is False
+
+
+def _cpa_as(cpa, dst=None, ident=None, src=None):
+    """A CPA readdressed: new IPv6 destination, Identifier and/or source, checksum made again
+    (a CPA carries no signature: its certificates speak for themselves)."""
+    pkt, msg = E.icmp_of(cpa)
+    b = bytearray(cpa)
+    if dst is not None:
+        b[pkt.ip_off + 24 : pkt.ip_off + 40] = dst
+    if src is not None:
+        b[pkt.ip_off + 8 : pkt.ip_off + 24] = src
+    if ident is not None:
+        b[pkt.payload_off + 4] = ident >> 8
+        b[pkt.payload_off + 5] = ident & 0xFF
+    ipv6.finish(b, 0, len(b))
+    return bytes(b)
+
+
+def _held_cpas(link):
+    link.call("MN", "attach")
+    link.run(hold=("cpa",))
+    cpas = list(link.held)
+    link.held = []
+    assert len(cpas) == 2 and E.icmp_of(cpas[0])[1].component == 1
+    return cpas
+
+
+def _reasons(out):
+    return [(e[0], e[1].get("reason")) for e in out[1]]
+
+
+def test_cpa_to_all_nodes_with_identifier_0():
+    """3.3-3, RFC 3971 §6.4.2, §6.4.5, §6.4.6: a router under load answers a CPS at All-Nodes
+    with Identifier 0; the node takes that path like its own answer. A CPA breaking the
+    Identifier rule (0 unless to All-Nodes, 0 to All-Nodes) is discarded; components of two
+    advertisements are never mixed, and the answer to the node's own CPS is preferred."""
+    link = E.pair()
+    own = _held_cpas(link)
+    mine = E.icmp_of(own[0])[1].identifier
+    assert mine != 0 and bytes(E.icmp_of(own[0])[0].dst) != E.ALL_NODES
+    # Identifier 0 to the node's solicited-node address, or its own Identifier to All-Nodes.
+    for bad in (_cpa_as(own[0], ident=0), _cpa_as(own[0], dst=E.ALL_NODES)):
+        assert _reasons(link.deliver("MN", bad)) == [("dropped", "cpa-identifier")]
+    assert link.engine("MN").snapshot()["router_certified"] is False
+    # The same path at All-Nodes, Identifier 0: validated, and the key follows.
+    out = link.deliver("MN", _cpa_as(own[0], dst=E.ALL_NODES, ident=0))
+    assert out == ([], [])
+    frames, events = link.deliver("MN", _cpa_as(own[1], dst=E.ALL_NODES, ident=0))
+    assert [e[0] for e in events] == ["path-validated", "rtsolpr-sent"]
+    assert [E.kind(f) for f in frames] == ["rtsolpr"]
+    link.run()
+    assert link.kinds("MN")[-1] == "key-stored"
+    # Collections: an All-Nodes component under way gives way to the node's own answer; while
+    # that is collected, a component of another advertisement (All-Nodes, or from another
+    # source) is dropped, so the path is made of the one advertisement.
+    link = E.pair()
+    own = _held_cpas(link)
+    other_src = E.RouterIdentity(E.config("router_nar")).link_local
+    assert link.deliver("MN", _cpa_as(own[0], dst=E.ALL_NODES, ident=0)) == ([], [])
+    assert link.deliver("MN", own[0]) == ([], [])
+    assert _reasons(link.deliver("MN", _cpa_as(own[1], dst=E.ALL_NODES, ident=0))) == [("dropped", "cpa-interleaved")]
+    assert _reasons(link.deliver("MN", _cpa_as(own[1], src=other_src))) == [("dropped", "cpa-interleaved")]
+    frames, events = link.deliver("MN", own[1])
+    assert [e[0] for e in events] == ["path-validated", "rtsolpr-sent"]
+    assert events[0][1]["router"] == E.RouterIdentity(E.router_cfg()).link_local
+    # Once the path is validated no CPA is taken, All-Nodes or not.
+    assert _reasons(link.deliver("MN", _cpa_as(own[0], dst=E.ALL_NODES, ident=0))) == [("dropped", "cpa-unsolicited")]
