@@ -30,6 +30,8 @@ SOURCE_BURST = 16
 _HOP_LIMIT_ND = const(255)
 _NH_ICMPV6 = const(58)
 _TX_BUF = const(1500)
+_IPV6_HDR = const(40)
+_TS_OPT = const(16)  # the Timestamp option
 _ETH_LLA = const(6)  # link-layer address length on Ethernet-like links
 _MAX_LLA = const(32)
 
@@ -273,12 +275,21 @@ class Router:
         # The New AP option picks the PrRtAdv's neighbour; read before anything changes, so
         # that a malformed LLA option drops the message (DecodeError) with no state touched.
         neighbor, asked = self._neighbor_for(frame, msg)
+        # Every answer echoes the Nonce option, octet for octet, and must fit the transmit
+        # buffer (ND messages are not fragmented): a Nonce that leaves no room for the rest
+        # of the PrRtAdv drops the message here, before anything changes.
+        room = self._prrtadv_room(neighbor, asked)
+        nonce_opt = msg.find(ndopt.OPT_NONCE)
+        if nonce_opt is not None:
+            room -= nonce_opt[2]
+            if room < 0:
+                events.append(("dropped", {"reason": "nonce-length"}))
+                return
         src = bytes(pkt.src)
         if not self._admit(src, now_ms):
             events.append(("rate-limited", {"source": src}))
             return
         nonce = None
-        nonce_opt = msg.find(ndopt.OPT_NONCE)
         if nonce_opt is not None:
             nonce = bytes(ndopt.get_nonce(frame, nonce_opt[1], nonce_opt[2]))
         try:
@@ -296,6 +307,9 @@ class Router:
             at = algorithms.negotiate(req.at, self.ats)
             if at is None:
                 events.append(("rtsolpr-no-key", {"source": src, "reason": "at", "requested_at": req.at}))
+            elif (6 + hke.size + 7) & ~7 > room:
+                # The Handover Key Reply would not fit beside this Nonce: answered without one.
+                events.append(("rtsolpr-no-key", {"source": src, "reason": "too-big"}))
             else:
                 reply = self._provision(src, check.key_hash, at, hke, now_ms, events)
         frames.append(self._prrtadv(neighbor, asked, msg.identifier, src, nonce, reply, wall_s))
@@ -371,6 +385,13 @@ class Router:
             off = ndopt.put_hk_reply(buf, off, at, lifetime, enc)
         end = signature.sign(self.key, buf, 0, icmp_off, off)
         return bytes(buf[:end])
+
+    def _prrtadv_room(self, neighbor, asked):
+        """Octets a PrRtAdv for this neighbour has left for its Nonce and Handover Key Reply
+        options, beside the header, the neighbour options, the CGA, Timestamp and RSA Signature
+        options. (The head is laid out in the transmit buffer, which every reply rebuilds.)"""
+        end = self._prrtadv_head(self._tx, _IPV6_HDR, neighbor, asked, 0)
+        return len(self._tx) - end - _TS_OPT - ((20 + self.key.size + 7) & ~7)
 
     def _prrtadv_head(self, buf, off, neighbor, asked, ident):
         """The PrRtAdv's ICMPv6 header and the options fixed by the neighbour, up to and

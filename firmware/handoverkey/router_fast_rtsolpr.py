@@ -234,6 +234,14 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         return None
     if hke.bits != key.bits or hke.e != key.e or hke == key:
         return None
+    # The PrRtAdv must fit the transmit buffer with this Nonce and a Handover Key Reply for k
+    # octets (Router._prrtadv_room); where it would not, the general path answers.
+    kept = router._prrtadv_heads.get(index)
+    if kept is None:
+        kept = _head(router, index, neighbor)
+    if (_MSG + 8 + len(kept[2]) + 16 + nonce_len + ((6 + k + 7) & ~7) + ((20 + router.key.size + 7) & ~7)
+            > len(router._tx)):
+        return None
 
     # -- flood control, then the one RSA check --
     frames = []
@@ -265,7 +273,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         events.append(("rtsolpr-no-key", {"source": src, "reason": "at", "requested_at": at_asked}))
     else:
         reply = router._provision(src, key_hash, at, hke, now_ms, events)
-    frames.append(_prrtadv(router, index, neighbor, ident, src, frame[nonce_o : nonce_o + nonce_len], reply, wall_s))
+    frames.append(_prrtadv(router, kept, ident, src, frame[nonce_o : nonce_o + nonce_len], reply, wall_s))
     return frames, events
 
 
@@ -281,11 +289,8 @@ def _head(router, index, neighbor):
     return kept
 
 
-def _prrtadv(router, index, neighbor, ident, dst, nonce_opt, reply, wall_s):
+def _prrtadv(router, kept, ident, dst, nonce_opt, reply, wall_s):
     """The signed PrRtAdv Router._prrtadv builds, octet for octet, from the kept head."""
-    kept = router._prrtadv_heads.get(index)
-    if kept is None:
-        kept = _head(router, index, neighbor)
     type_code, sub, options, head_sum = kept
     parts = [_TS_HEAD, ndopt.timestamp_from_wall(wall_s).to_bytes(8, "big"), nonce_opt]
     if reply is not None:

@@ -352,8 +352,9 @@ def make_rtsolpr(ident, dst, hke_spki, at=1, wall_s=WALL_S, nonce=None, identifi
                  signer_key=None, src=None, params=None, ts=None, target_ap=None, omit=()):
     """A SEND-signed RtSolPr laid out as the mobile node sends it (interpretations §4-5):
     LLA, CGA, Timestamp, Nonce, Handover Key Request (unless hke_spki is None), RSA Signature.
-    Option types listed in `omit` (CGA, Timestamp, Nonce) are left out."""
-    buf = bytearray(1500)
+    Option types listed in `omit` (CGA, Timestamp, Nonce) are left out. Room for frames past
+    the 1500-octet MTU, which a router must handle like any other bytes (a long Nonce)."""
+    buf = bytearray(2048)
     off = ipv6.encode_header(buf, 0, 0, 58, hop_limit, ident.pcoa if src is None else src, dst)
     icmp_off = off
     off = icmp.encode_rtsolpr(buf, off, identifier)

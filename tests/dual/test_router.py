@@ -660,6 +660,35 @@ def test_forwarding_displaced_by_a_full_table_takes_its_key():
     assert len(router.snapshot()["forwarding"]) == FORWARDING_CAPACITY
 
 
+def test_nonce_that_cannot_be_echoed_is_dropped_before_any_change():
+    """The PrRtAdv copies the RtSolPr's Nonce (I§4) and must fit the 1500-octet transmit buffer.
+    RFC 3971 §5.3.2 bounds a nonce only from below, so a long one is legal: with room for the
+    Handover Key Reply it is provisioned; with room only for an answer without a key it gets
+    that answer (3.2: no key, nothing provisioned); with no room for any answer the RtSolPr is
+    dropped before any check or state change. Never an exception out of handle()."""
+    mn, mn2, par = _mn(), _mn2(), _par()
+    router = E.make_router()
+    frames, _ = _send(router, _request(mn, par, now_ms=0), 0)  # a 6-octet nonce: an 8-octet option
+    free = 1500 - len(_only(frames))
+    hk_reply_len = (6 + mn2.hke[0].public.size + 7) & ~7
+    fits = 6 + (free // 8) * 8
+    too_big = fits + 8
+    no_room = 6 + ((free + hk_reply_len) // 8 + 1) * 8
+    before = router.snapshot()
+    frames, events = _send(router, _request(mn2, par, now_ms=1000, nonce=bytes(no_room)), 1000)
+    assert frames == [] and events == [("dropped", {"reason": "nonce-length"})]
+    assert router.snapshot() == before
+    nonce = bytes(range(256)) * 4
+    frames, events = _send(router, _request(mn2, par, now_ms=2000, nonce=nonce[:too_big]), 2000)
+    assert events == [("rtsolpr-no-key", {"source": mn2.pcoa, "reason": "too-big"})]
+    f = _answered_without_key(frames, mn2.pcoa, nonce[:too_big])
+    assert len(f) <= 1500
+    assert router.snapshot() == before
+    frames, events = _send(router, _request(mn2, par, now_ms=3000, nonce=nonce[:fits]), 3000)
+    assert _kinds(events) == ["key-provisioned"]
+    assert len(_only(frames)) == 1500 - (free % 8) and E.get_nonce(frames[0]) == nonce[:fits]
+
+
 def test_no_reuse_in_the_last_second():
     """A key is handed out again only with at least a second left: the Key Lifetime field counts
     whole seconds, so a shorter remainder would promise the node a key the router has dropped."""

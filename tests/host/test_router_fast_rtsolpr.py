@@ -121,6 +121,22 @@ def test_provisioning_alike_and_taken_by_the_fast_path(routers, fast_calls):
     assert ipv6.verify_upper(out[0][0], pkt) and E.hk_reply(out[0][0]) is not None
 
 
+def test_long_nonces_alike_up_to_the_transmit_buffer(routers, fast_calls):
+    """Nonces of every length up to where no answer fits (2048-bit keys, the largest replies):
+    the fast path answers while its PrRtAdv fits the buffer and leaves the rest to the general
+    path, which answers without a key or drops the RtSolPr; both end alike."""
+    big = E.Identity(E.mobile_cfg(2048))
+    kinds = set()
+    now = 0
+    for n in range(6, 900, 8):
+        now += 1000
+        out = _same(routers, _rtsolpr(big, 1, now, nonce=os.urandom(n)), now)
+        kinds.add(tuple(_kinds(out)))
+        assert all(len(f) <= 1500 for f in out[0])
+    assert kinds == {("key-provisioned",), ("rtsolpr-no-key",), ("dropped",)}
+    assert 0 < fast_calls["answered"] < 112
+
+
 def test_what_the_fast_path_leaves_alone_is_decided_alike(routers, fast_calls):
     mn = E.Identity(E.mobile_cfg())
     now = 1000
