@@ -30,6 +30,7 @@ TIMESTAMP_DELTA_S = 300
 # Ask for a new key when this fraction of HK-LIFETIME is left (RFC 5269 §3.3 "prior to expiring").
 _REFRESH_DIVISOR = const(10)
 _REFRESH_LAST_MS = const(500)  # the last refresh of a key, this long before it expires
+_REFRESH_RETRY_MIN_MS = const(30000)  # after a refresh went unanswered, wait at least this
 _MAX_PENDING = const(4)  # outstanding RtSolPr nonces remembered
 
 _HOP_LIMIT_ND = const(255)
@@ -260,17 +261,32 @@ class MobileNode:
             if kind == "cps":
                 if now_ms - self._cps_started_ms >= CPS_RETRY_MAX_MS:
                     events.append(("cps-failed", {}))
-                    self._key_state = "idle"
+                    self._gave_up(now_ms)
                 else:
                     self._cps_wait_ms *= 2
                     self._send_cps(now_ms, frames, events)
             elif self._sol_retries >= RTSOLPR_RETRIES:
                 events.append(("rtsolpr-failed", {}))
-                self._key_state = "idle"
+                self._gave_up(now_ms)
             else:
                 self._sol_retries += 1
                 self._send_rtsolpr(now_ms, wall_s, frames, events, retry=True)
         return frames, events
+
+    def _gave_up(self, now_ms):
+        """A key request went unanswered. RFC 5269 §3.3: the node MUST ask for a new key before
+        HK-LIFETIME runs out, so while the key it holds is live the request is only put off:
+        to halfway between now and the key's last moment, or, once that is under a minute
+        away, to the last moment itself."""
+        entry = self.keys.find(self.router_address, self.pcoa, now_ms)
+        if entry is None:
+            self._key_state = "idle"
+            return
+        self._key_state = "ready"
+        last = entry.expires_ms - _REFRESH_LAST_MS
+        if last > now_ms and self._refresh_ms is None:
+            gap = last - now_ms
+            self._refresh_ms = now_ms + gap // 2 if gap >= 2 * _REFRESH_RETRY_MIN_MS else last
 
     def next_deadline(self):
         """The earliest of the timers (monotonic ms), or None when none is armed."""

@@ -650,6 +650,57 @@ def test_refresh_kept_after_failed_or_refused_handover():
     assert _handover(link)
 
 
+def test_unanswered_refresh_is_tried_again_while_the_key_lives():
+    """3.3-12: the node MUST ask for a new key before HK-LIFETIME runs out. A refresh that goes
+    unanswered (rtsolpr-failed) only puts the request off while the key it holds is live: to
+    halfway to the key's last moment, then at that moment; the key stays usable meanwhile."""
+    link = _ready(router=E.make_router(hk_lifetime=1000))
+    mn = link.engine("MN")
+    key = mn.snapshot()["keys"][0]
+    last = key[4] - 500
+    link.at(mn.next_deadline())
+    mark = len(link.events)
+    link.call("MN", "poll")
+    tries = []
+    while "rtsolpr-failed" not in link.kinds("MN", mark):
+        link.run(hold=("rtsolpr",))
+        tries.append(link.now_ms)
+        link.at(mn.next_deadline())
+        link.call("MN", "poll")
+        assert len(tries) < 8
+    assert link.kinds("MN", mark) == ["key-refresh"] + ["rtsolpr-sent"] * 4 + ["rtsolpr-failed"]
+    assert mn.state == "ready" and mn.snapshot()["keys"][0] == key
+    again = mn.next_deadline()
+    assert again == link.now_ms + (last - link.now_ms) // 2
+    # Each unanswered round halves the wait until under a minute is left, then the last moment.
+    waits = []
+    while mn.next_deadline() is not None and len(waits) < 20:
+        link.at(mn.next_deadline())
+        mark = len(link.events)
+        link.call("MN", "poll")
+        if "key-refresh" in link.kinds("MN", mark):
+            waits.append(link.now_ms)
+        link.run(hold=("rtsolpr",))
+    assert waits == [again, last]
+    # The last try went unanswered too and the key has run out: nothing is armed any more.
+    assert link.now_ms > key[4] and mn.state == "idle" and mn.next_deadline() is None
+    # An answer to a later try stores the key as usual.
+    link2 = _ready(router=E.make_router(hk_lifetime=1000))
+    mn2 = link2.engine("MN")
+    link2.at(mn2.next_deadline())
+    link2.call("MN", "poll")
+    for _ in range(4):
+        link2.run(hold=("rtsolpr",))
+        link2.at(mn2.next_deadline())
+        link2.call("MN", "poll")
+    assert mn2.state == "ready"
+    link2.at(mn2.next_deadline())
+    mark = len(link2.events)
+    link2.call("MN", "poll")
+    link2.run()
+    assert link2.kinds("MN", mark)[:3] == ["key-refresh", "rtsolpr-sent", "key-stored"]
+
+
 def test_refresh_reply_during_fbu_exchange():
     """3.3-12, 3.4: the PrRtAdv answering a refresh RtSolPr arrives while an FBU is outstanding:
     the key is stored, and the FBU exchange keeps its state, its retransmission timer and its
