@@ -97,6 +97,8 @@ class Router:
         self.link_local = bytes(link_local)
         self.cga_params = bytes(cga_params)
         self.address = bytes(address)
+        self._sn_link_local = solicited_node(self.link_local)
+        self._sn_address = solicited_node(self.address)
         self.cert_path = [bytes(c) for c in cert_path]
         self.anchor_names = [bytes(n) for n in anchor_names]
         self.lla = bytes(lla) if lla else None
@@ -207,7 +209,9 @@ class Router:
     # -- dispatch --
 
     def _for_me(self, dst):
-        return dst == self.link_local or dst == self.address or dst == _ALL_ROUTERS or dst == _ALL_NODES
+        # The solicited-node groups count too: RFC 3971 §6.4.1 names them as a CPS destination.
+        return (dst == self.link_local or dst == self.address or dst == _ALL_ROUTERS or dst == _ALL_NODES
+                or dst == self._sn_link_local or dst == self._sn_address)
 
     def _on_icmp(self, frame, pkt, now_ms, wall_s, frames, events):
         t = frame[pkt.payload_off]
@@ -226,7 +230,9 @@ class Router:
 
     def _check_rtsolpr(self, frame, pkt, msg, now_ms, wall_s):
         """Every SEND and RFC 5269 check, with no side effect. Returns (check, ts, nonce, request)."""
-        if pkt.src == _UNSPECIFIED or pkt.src[0] == 0xFF:
+        # The source is the PCoA that names the key, and an FBU's Home Address must carry it:
+        # unicast and routable (interpretations §5, RFC 6275 §9.3.1), never link-local.
+        if not ipv6.is_unicast_routable(pkt.src):
             raise VerifyError("source")
         check = signature.verify(frame, pkt, msg, self.min_bits)
         ts_opt = msg.find(ndopt.OPT_TIMESTAMP)

@@ -54,9 +54,14 @@ _SPI0 = b"\x00\x00\x00\x00"  # the BADF SPI of a SEND handover key
 # CPython 3.11, so each frame[i] or slice costs a generic subscript): Version/Traffic Class
 # (octet 0), Payload Length (4), Destination Address (24), the Destination Options header up to
 # the Home Address (40), the Home Address, i.e. the PCoA (48), then the Mobility Header's
-# Header Len (65) and MH Type (66), and the FBU's Sequence # (70), flags (72) and Lifetime (74).
-# The frame is at least _MIN octets here.
-_FIELDS = struct.Struct(">B3xH18x16s8s16sxBB3xHBxH").unpack_from
+# Payload Proto (64), Header Len (65) and MH Type (66), and the FBU's Sequence # (70), flags (72)
+# and Lifetime (74). The frame is at least _MIN octets here.
+_FIELDS = struct.Struct(">B3xH18x16s8s16sBBB3xHBxH").unpack_from
+# Home Addresses whose first octet is 01..fd are unicast routable (RFC 6275 §9.3.1): one chained
+# comparison. The rest (::/8, fe00::/8 with link-local, multicast) take the general path,
+# which drops those ipv6.receive refuses.
+_HAO_LOW = b"\x01"
+_HAO_HIGH = b"\xfe"
 
 
 def _keyed(hash_ctor, key):
@@ -80,8 +85,8 @@ def handle_fast(router, frame, now_ms, wall_s):
         if n >= _OPTS and frame[6] == 58 and frame[40] == 154 and frame[44] == 2:
             return rtsolpr_fast(router, frame, now_ms, wall_s)  # FMIPv6, Subtype RtSolPr
         return None
-    vtc, plen, dst, dopt, pcoa, mh_len, mh_type, seq, flags, lifetime = _FIELDS(frame)
-    if dopt != _DOPT_HAO or mh_type != 8 or vtc >> 4 != 6:
+    vtc, plen, dst, dopt, pcoa, proto, mh_len, mh_type, seq, flags, lifetime = _FIELDS(frame)
+    if dopt != _DOPT_HAO or mh_type != 8 or vtc >> 4 != 6 or proto != 59 or not _HAO_LOW <= pcoa < _HAO_HIGH:
         return None
     end = 40 + plen
     mlen = plen - 24

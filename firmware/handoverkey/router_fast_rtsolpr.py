@@ -48,7 +48,6 @@ _OPTS = 48  # its first option, after the 8-octet FMIPv6 header
 _MAX_OPTIONS = ndopt.MAX_OPTIONS
 _E65537 = b"\x02\x03\x01\x00\x01"  # DER INTEGER 65537, the end of every usual RSA SPKI
 _TS_HEAD = b"\x0d\x02\x00\x00\x00\x00\x00\x00"  # Timestamp option: type, length 2, reserved
-_UNSPECIFIED = ipv6.UNSPECIFIED
 _NEW_AP = ndopt.LLA_NEW_AP
 _LAST_LLA_CODE = ndopt.LLA_NO_FAST_HANDOVER
 
@@ -133,7 +132,7 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         return None
     dst = frame[24:40]
     src = frame[8:24]
-    if (dst != router.link_local and not router._for_me(dst)) or src == _UNSPECIFIED or frame[8] == 0xFF:
+    if (dst != router.link_local and not router._for_me(dst)) or not ipv6.is_unicast_routable(src):
         return None
     # -- options, as ndopt.walk reads them: up to the first RSA Signature --
     p = _OPTS

@@ -689,6 +689,67 @@ def test_nonce_that_cannot_be_echoed_is_dropped_before_any_change():
     assert len(_only(frames)) == 1500 - (free % 8) and E.get_nonce(frames[0]) == nonce[:fits]
 
 
+def test_home_address_and_mobility_header_rules_drop_before_any_change():
+    """RFC 6275 §9.2, §9.3.1 and I§5, before any key or forwarding is looked at: an MH whose
+    Payload Proto is not 59 is discarded even with a valid BADF; a Home Address option is taken
+    only before a Mobility Header and only for a unicast routable address; an RtSolPr from a
+    link-local CGA gets no key (the PCoA must be the FBU's routable Home Address)."""
+    from handoverkey.send import cga_gen
+
+    mn, par = _mn(), _par()
+    router = E.make_router()
+    _, key = _provision(router, mn, par, now_ms=0)
+    before = router.snapshot()
+    fbu = bytearray(E.make_fbu(key, 1, mn.pcoa, mn.ncoa, par.address, 1))
+    pkt, m = E.mh_of(bytes(fbu))
+    fbu[m.off] = 6  # Payload Proto: TCP, the MAC made again over it
+    fbu[m.auth_off : m.auth_off + 16] = E.badf_mac(1, key, fbu, m.off, m.auth_off, mn.ncoa, par.address)
+    ipv6.finish(fbu, 0, len(fbu))
+    frames, events = _send(router, bytes(fbu), 1000)
+    assert frames == [] and events == [("dropped", {"reason": "decode"})]
+    assert router.snapshot() == before
+    # An RtSolPr behind a Destination Options header with a Home Address option.
+    rts = _request(mn, par, now_ms=2000)
+    buf = bytearray(rts[:40]) + bytearray(24) + bytearray(rts[40:])
+    buf[6] = ipv6.NH_DEST_OPTS
+    ipv6.encode_dest_opts_hao(buf, 40, ipv6.NH_ICMPV6, NCOA_OTHER)
+    ipv6.finish(buf, 0, len(buf))
+    frames, events = _send(router, bytes(buf), 2000)
+    assert frames == [] and events == [("dropped", {"reason": "hao"})]
+    assert router.snapshot() == before
+    # An FBU whose Home Address is link-local, with a key stored for it all the same.
+    ll = b"\xfe\x80" + bytes(6) + mn.pcoa[8:]
+    router.table.put(ll, b"\x00\x00\x00\x00", 1, key, 600000, 0)
+    before = router.snapshot()
+    frames, events = _send(router, E.make_fbu(key, 1, ll, mn.ncoa, par.address, 1), 3000)
+    assert frames == [] and events == [("dropped", {"reason": "hao"})]
+    assert router.snapshot() == before
+    # An RtSolPr from a link-local CGA: its key could never be used, so none is made.
+    addr, params = cga_gen.cga_generate(mn.cga_key.public.spki(), b"\xfe\x80" + bytes(6), sec=0)
+    rts = E.make_rtsolpr(mn, par.link_local, mn.hke[0].public.spki(), wall_s=E.wall(4000), src=addr, params=params)
+    frames, events = _send(router, rts, 4000)
+    assert frames == [] and _kinds(events) == ["rtsolpr-rejected"] and events[0][1]["reason"] == "source"
+    assert router.snapshot() == before
+
+
+def test_cps_to_the_routers_solicited_node_address_is_answered():
+    """RFC 3971 §6.4.1: a CPS may go to the All-Routers, a Solicited-Node or the router's own
+    address; the router takes those of its link-local and global addresses."""
+    mn, par = _mn(), _par()
+    anchor_name = bytes(x509.parse(bytes.fromhex(E.mobile_cfg()["trust_anchors"][0])).subject)
+    router = E.make_router()
+    for own in (par.link_local, par.address):
+        cps = bytearray(_cps(mn, [anchor_name]))
+        cps[24:40] = ipv6.solicited_node(own)
+        ipv6.finish(cps, 0, len(cps))
+        frames, events = _send(router, bytes(cps))
+        assert len(frames) == 2 and _kinds(events) == ["cpa-sent"]
+    cps = bytearray(_cps(mn, [anchor_name]))
+    cps[24:40] = ipv6.solicited_node(b"\x20\x01" + bytes(13) + b"\x77")
+    ipv6.finish(cps, 0, len(cps))
+    assert _send(router, bytes(cps)) == ([], [])
+
+
 def test_no_reuse_in_the_last_second():
     """A key is handed out again only with at least a second left: the Key Lifetime field counts
     whole seconds, so a shorter remainder would promise the node a key the router has dropped."""

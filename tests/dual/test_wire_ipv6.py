@@ -353,3 +353,44 @@ def test_multicast_constants_and_solicited_node():
     assert ipv6.is_solicited_for(s, a)
     assert not ipv6.is_solicited_for(s, bytes.fromhex("20010db8000000000000000000abcdee"))
     assert not ipv6.is_solicited_for(ipv6.ALL_NODES, a)
+
+
+def test_unicast_routable_addresses():
+    """RFC 6275 §9.3.1 takes only a unicast routable home address: not ::/8 (unspecified,
+    loopback), link-local fe80::/10 or multicast; global and unique-local ones are."""
+    for a in ("20010db8000100000000000000001234", "fd000000000000000000000000000001", "fec00000000000000000000000000001"):
+        assert ipv6.is_unicast_routable(bytes.fromhex(a)), a
+    for a in ("00000000000000000000000000000000", "00000000000000000000000000000001",
+              "fe800000000000000000000000000001", "febf0000000000000000000000000001",
+              "ff020000000000000000000000000001"):
+        assert not ipv6.is_unicast_routable(bytes.fromhex(a)), a
+
+
+def _for_par(dst):
+    return dst == PAR
+
+
+def test_receive_takes_a_home_address_only_before_a_mobility_header():
+    """RFC 6275 §9.3.1: with no Binding Cache, a packet with a Home Address option MUST be
+    dropped unless the upper layer is a Mobility Header, and when the home address is not
+    unicast routable. receive() reports "hao"; the same MH with a routable one is taken."""
+    frame = _fbu_frame()
+    ipv6.finish(frame, 0, len(frame))
+    pkt, why = ipv6.receive(bytes(frame), _for_par)
+    assert why is None and bytes(pkt.home_address) == PCOA
+    # The Home Address set to link-local, then to a multicast address (checksum repaired).
+    for home in ("fe800000000000000000000000001234", "ff020000000000000000000000000001"):
+        f = bytearray(frame)
+        f[48:64] = bytes.fromhex(home)
+        ipv6.finish(f, 0, len(f))
+        assert ipv6.receive(bytes(f), _for_par) == (None, "hao"), home
+    # The same Destination Options header in front of an ICMPv6 message.
+    icmp = b"\x80\x00\x00\x00\x00\x01\x00\x01"
+    f = bytearray(40) + bytearray(DOPT_59) + icmp
+    f[40] = ipv6.NH_ICMPV6
+    ipv6.encode_header(f, 0, 24 + len(icmp), ipv6.NH_DEST_OPTS, 64, NCOA, PAR)
+    ipv6.finish(f, 0, len(f))
+    assert ipv6.decode_packet(f).next_header == ipv6.NH_ICMPV6
+    assert ipv6.receive(bytes(f), _for_par) == (None, "hao")
+    # Not addressed here: not looked at.
+    assert ipv6.receive(bytes(f), lambda dst: False) == (None, None)

@@ -182,6 +182,16 @@ def test_decode_rejects_other_mh_types():
         raises(DecodeError, mh.decode_mh, buf, 0, 56)
 
 
+def test_decode_rejects_payload_proto_other_than_59():
+    """RFC 6275 §9.2: Payload Proto MUST be IPPROTO_NONE (59), otherwise the message MUST be
+    discarded."""
+    assert mh.decode_mh(MH_59, 0, 56).payload_proto == 59
+    for p in (0, 6, 17, 58, 60, 135, 255):
+        buf = bytearray(MH_59)
+        buf[0] = p
+        raises(DecodeError, mh.decode_mh, buf, 0, 56)
+
+
 def test_badf_literal_length_reading_is_accepted():
     buf = bytearray(MH_59)
     buf[39] = 12  # Option Length = authenticator only (the RFC 5568 text)

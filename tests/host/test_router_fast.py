@@ -87,6 +87,14 @@ def test_rejections_alike():
     f[m.badf_off + 5] = 1
     ipv6.finish(f, 0, len(f))
     assert _same(routers, bytes(f))[1][0][1]["reason"] == "badf"
+    # Payload Proto other than 59, and Home Addresses that are not unicast routable: dropped
+    # before any key is looked at, on both paths.
+    f = bytearray(_fbu(1, 13))
+    f[64] = 6
+    ipv6.finish(f, 0, len(f))
+    assert _same(routers, bytes(f))[1] == [("dropped", {"reason": "decode"})]
+    for home in ("fe80000000000000000000000000abcd", "ff020000000000000000000000000001", "00000000000000000000000000000001"):
+        assert _same(routers, _fbu(1, 13, pcoa=bytes.fromhex(home)))[1] == [("dropped", {"reason": "hao"})]
     # Not bytes, and an expired key.
     assert _same(routers, bytearray(_fbu(1, 14)))[1][0][0] == "fbu-accepted"
     # Forwarding timed out before this FBU and no poll() ran: it ends now, with the key.

@@ -42,6 +42,14 @@ def solicited_node(addr):
     return SOLICITED_PREFIX + bytes(addr[13:16])
 
 
+def is_unicast_routable(a):
+    """False for ::/8 (unspecified, loopback and the like), link-local fe80::/10 and multicast
+    ff00::/8: what RFC 6275 §9.3.1 refuses as a home address, and interpretations §5 as the
+    PCoA (the RtSolPr source) that names a handover key."""
+    h = a[0]
+    return not (h == 0 or h == 0xFF or (h == 0xFE and a[1] & 0xC0 == 0x80))
+
+
 def is_solicited_for(dst, addr):
     """True when dst is the solicited-node multicast address of addr."""
     return dst[:13] == SOLICITED_PREFIX and dst[13:] == addr[13:]
@@ -318,14 +326,21 @@ def verify_upper(buf, pkt):
 
 def receive(frame, for_me):
     """(packet, None) for a frame addressed to this node (`for_me(dst)`) whose upper-layer
-    checksum verifies; else (None, why): "decode" or "checksum", or None when it is simply
-    not addressed here. The one receive path of both engines."""
+    checksum verifies; else (None, why): "decode", "hao" (a Home Address option where none
+    may be) or "checksum", or None when it is simply not addressed here. The one receive path
+    of both engines."""
     try:
         pkt = decode_packet(frame)
     except DecodeError:
         return None, "decode"
     if not for_me(pkt.dst):
         return None, None
+    hao = pkt.home_address
+    if hao is not None and (pkt.next_header != NH_MH or not is_unicast_routable(hao)):
+        # RFC 6275 §9.3.1: with no Binding Cache (neither engine keeps one) a Home Address
+        # option is processed only before a Mobility Header, and only for a unicast routable
+        # home address; anything else MUST be dropped.
+        return None, "hao"
     if not verify_upper(frame, pkt):
         return None, "checksum"
     return pkt, None

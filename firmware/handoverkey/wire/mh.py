@@ -152,7 +152,8 @@ class MobilityMessage:
 def decode_mh(buf, off, end):
     """Decode the FBU or FBack at buf[off:end] (end = the IPv6 payload end).
 
-    DecodeError when: Header Len does not give exactly end - off octets; the MH type is not
+    DecodeError when: Header Len does not give exactly end - off octets; Payload Proto is not
+    59, IPPROTO_NONE (RFC 6275 §9.2: otherwise the message MUST be discarded); the MH type is not
     8 or 9; an option overruns; an Alternate CoA option is not 16 octets or appears twice;
     more than MAX_MH_OPTIONS options come before BADF; the BADF option is missing; or BADF is
     not last (its Option Length is neither the rest of the MH nor the rest minus the SPI)."""
@@ -161,6 +162,8 @@ def decode_mh(buf, off, end):
     b = buf
     if ((b[off + 1] + 1) << 3) != end - off:
         raise DecodeError("MH length mismatch")
+    if b[off] != _NO_PROTO:
+        raise DecodeError("MH payload proto")
     t = b[off + 2]
     if t != MH_FBU and t != MH_FBACK:
         raise DecodeError("MH type")
