@@ -705,9 +705,11 @@ class EngineFixture:
         dl1 = engine.next_deadline()
         if state == "router":
             if snap1["keys"] != snap0["keys"]:
-                check("key-provisioned" in kinds, "router key table changed without key-provisioned")
+                check("key-provisioned" in kinds or "key-discarded" in kinds,
+                      "router key table changed without key-provisioned or key-discarded")
             if snap1["forwarding"] != snap0["forwarding"]:
-                check("fbu-accepted" in kinds, "router forwarding changed without fbu-accepted")
+                check("fbu-accepted" in kinds or "forwarding-ended" in kinds,
+                      "router forwarding changed without fbu-accepted or forwarding-ended")
         else:
             if snap1["keys"] != snap0["keys"]:
                 check("key-stored" in kinds, "mobile key store changed without key-stored")
@@ -715,7 +717,8 @@ class EngineFixture:
                 check("key-stored" in kinds or "fback-accepted" in kinds or "fback-refused" in kinds
                       or "path-validated" in kinds, "mobile state or timer changed without an event that says so")
             if snap1["router_certified"] != snap0["router_certified"]:
-                check("path-validated" in kinds, "mobile router certification changed without path-validated")
+                check("path-validated" in kinds or "prrtadv-rejected:expired" in seen,
+                      "mobile router certification changed without path-validated or an expired path")
         # A CPA changes the node's collection of certificates without an event, and any frame
         # to the router may spend flood-control tokens (the clock never moves here, so spent
         # tokens would never come back and later RtSolPrs would all be rate-limited): always
