@@ -379,6 +379,12 @@ def fixture_set():
         name="critical.example",
         extra_extensions=[(x509.UnrecognizedExtension(OID_UNKNOWN_CRITICAL, b"\x05\x00"), True)],
     )
+    # The RPKI profile SEND certificates follow (RFC 6494 §4 -> RFC 6487 §4.8.9): a critical
+    # certificatePolicies extension with the one policy id-cp-ipAddr-asNumber.
+    rpki_policy = x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("1.3.6.1.5.5.7.14.2"), None)])
+    out["router_policies.der"] = make_router_cert(
+        inter, par_key, ["2001:db8:1::/48"], name="policies.example", extra_extensions=[(rpki_policy, True)]
+    )
     # Same subject name and key as the intermediate, so router_par.der chains to them byte-wise.
     out["intermediate_not_ca.der"] = make_ca(anchor, inter_key, ca=False, key_usage="sign").der
     out["intermediate_no_bc.der"] = make_ca(anchor, inter_key, basic_constraints=False).der
@@ -418,6 +424,7 @@ router_range.der         addressRange 2001:db8:1:: .. 2001:db8:2:0:ffff:ffff:fff
 router_ec.der            intermediate -> router with an EC P-256 key (not-rsa; key router_ec_key.pk8)
 router_no_digsig.der     keyUsage keyEncipherment only, no digitalSignature (key-usage)
 router_critical.der      an unknown critical extension (critical-ext)
+router_policies.der      critical certificatePolicies, id-cp-ipAddr-asNumber (RFC 6487 §4.8.9; accepted)
 intermediate_not_ca.der  same name/key as intermediate but not a CA (not-ca with router_par.der)
 intermediate_no_bc.der   same name/key as intermediate, keyCertSign but no basicConstraints (not-ca)
 intermediate_no_certsign.der  same name/key, cA TRUE but keyUsage without keyCertSign (not-ca)

@@ -264,6 +264,15 @@ def test_unknown_critical_extension():
     assert reason(anchors(), path("intermediate", "router_critical")) == "critical-ext"
 
 
+def test_critical_certificate_policies_of_the_rpki_profile_accepted():
+    """RFC 6494 §4 makes SEND certificates follow RFC 6487, whose §4.8.9 has a critical
+    certificatePolicies extension in each; RFC 5280 §4.2 asks every relying party to
+    recognise it. Under §6.1.1's defaults (any-policy) it decides nothing, so the path holds."""
+    key = certpath.validate_path(anchors(), path("intermediate", "router_policies"), WALL, PAR_PREFIX)
+    assert key == key_of("router_par")
+    assert x509.parse(pki("router_policies")).policies == [bytes.fromhex("2b06010505070e02")]
+
+
 def test_router_key_not_rsa():
     assert reason(anchors(), path("intermediate", "router_ec")) == "not-rsa"
 

@@ -212,9 +212,23 @@ def test_extension_rules():
     assert not parse(cert([ext("551d0e", tlv(0x04, b"k"), critical=True)])).unhandled_critical
     assert not parse(cert([ext("2a0304", b"whatever")])).unhandled_critical  # unknown, not critical
     assert parse(cert([ext("2a0304", b"whatever", critical=True)])).unhandled_critical
-    # Name constraints and policies are not processed, so critical ones must stop the path.
+    # Name constraints and policy constraints are not processed, so critical ones must stop the path.
     assert parse(cert([ext("551d1e", seq(), critical=True)])).unhandled_critical
-    assert parse(cert([ext("551d20", seq(), critical=True)])).unhandled_critical
+    assert parse(cert([ext("551d24", seq(), critical=True)])).unhandled_critical
+
+
+def test_certificate_policies():
+    """RFC 5280 §4.2.1.4: SEQUENCE SIZE (1..MAX) OF PolicyInformation (an OID, then optional
+    qualifiers); understood even when critical; an OID appears once."""
+    p1 = seq(oid("2b06010505070e02"))
+    p2 = seq(oid("2a0304"), seq(seq(oid("2b06010505070201"), tlv(0x16, b"https://cps.example"))))
+    c = parse(cert([ext("551d20", seq(p1, p2), critical=True)]))
+    assert not c.unhandled_critical
+    assert c.policies == [H("2b06010505070e02"), H("2a0304")]
+    assert parse(cert([ext("551d0e", tlv(0x04, b"k"))])).policies is None
+    for bad in (seq(), seq(p1, p1), seq(seq(tlv(0x04, b"x"))), seq(seq(oid("2a0304"), tlv(0x04, b"q"))),
+                seq(seq(oid("2a0304"), seq(), seq())), p1 + b"\x00"):
+        raises(DecodeError, parse, cert([ext("551d20", bad, critical=True)]))
 
 
 def test_basic_constraints():

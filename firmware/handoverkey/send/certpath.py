@@ -12,6 +12,10 @@
 #   validated"), not a synonym for inherit. No constraint anywhere means unconstrained.
 # - An extension that lists no IPv6 family grants no IPv6 addresses (RFC 3779 §2.2.3.3).
 # - No revocation check: RFC 3971 §6.3.1 makes first acceptance provisional; that is the caller's.
+# - Certificate policies: RFC 5280 §6.1.1's defaults (any-policy, no explicit policy required),
+#   so the critical certificatePolicies of the RPKI profile (RFC 6487 §4.8.9, through RFC 6494
+#   §4) is understood and decides nothing; a critical policyConstraints or policyMappings, which
+#   would, stops the path as any unhandled critical extension does.
 
 from handoverkey import crypto
 from handoverkey._compat import const

@@ -13,6 +13,7 @@ OID_BASIC_CONSTRAINTS = b"\x55\x1d\x13"  # 2.5.29.19
 OID_EXT_KEY_USAGE = b"\x55\x1d\x25"  # 2.5.29.37
 OID_SUBJECT_KEY_ID = b"\x55\x1d\x0e"  # 2.5.29.14
 OID_AUTHORITY_KEY_ID = b"\x55\x1d\x23"  # 2.5.29.35
+OID_CERTIFICATE_POLICIES = b"\x55\x1d\x20"  # 2.5.29.32
 OID_IP_ADDR_BLOCKS = b"\x2b\x06\x01\x05\x05\x07\x01\x07"  # 1.3.6.1.5.5.7.1.7 (RFC 3779)
 OID_KP_SEND_ROUTER = b"\x2b\x06\x01\x05\x05\x07\x03\x17"  # 1.3.6.1.5.5.7.3.23 (RFC 6494)
 OID_ANY_EXT_KEY_USAGE = b"\x55\x1d\x25\x00"  # 2.5.29.37.0
@@ -68,6 +69,7 @@ class Certificate:
         self.key_usage = None
         self.eku = None
         self.ip6 = None
+        self.policies = None  # certificatePolicies OIDs, when the extension is present
         self.unhandled_critical = False
 
     def self_issued(self):
@@ -243,11 +245,41 @@ def _extensions(mv, p, end, c):
             c.eku = _eku(mv, xoff, xend)
         elif oid == OID_IP_ADDR_BLOCKS:
             c.ip6 = ip_addr_blocks(mv, xoff, xend)
+        elif oid == OID_CERTIFICATE_POLICIES:
+            # RFC 5280 §4.2 MUST recognise it, and RFC 6487 §4.8.9 (the profile RFC 6494 §4 makes
+            # SEND certificates follow) has it critical in every certificate. Path validation
+            # runs with RFC 5280 §6.1.1's defaults (any-policy, no explicit policy required),
+            # under which the policies decide nothing: they are read for form and kept.
+            c.policies = _policies(mv, xoff, xend)
         elif oid == OID_SUBJECT_KEY_ID or oid == OID_AUTHORITY_KEY_ID:
             # Only identifiers for path building; nothing to enforce, so understood even if critical.
             pass
         elif critical:
             c.unhandled_critical = True
+
+
+def _policies(mv, p, end):
+    """certificatePolicies: SEQUENCE SIZE (1..MAX) OF PolicyInformation {policyIdentifier OID,
+    policyQualifiers SEQUENCE OPTIONAL}; the policy OIDs as bytes. An OID may appear once
+    (RFC 5280 §4.2.1.4)."""
+    voff, vend = asn1.expect(mv, p, end, asn1.SEQUENCE)
+    if vend != end or voff == vend:
+        raise DecodeError("x509: certificatePolicies")
+    out = []
+    q = voff
+    while q < vend:
+        ioff, iend = asn1.expect(mv, q, vend, asn1.SEQUENCE)
+        oid, r = asn1.read_oid(mv, ioff, iend)
+        if r < iend:
+            # The qualifiers (a SEQUENCE, last): informational only (§4.2.1.4), not read.
+            if asn1.expect(mv, r, iend, asn1.SEQUENCE)[1] != iend:
+                raise DecodeError("x509: certificatePolicies")
+        oid = bytes(oid)
+        if oid in out:
+            raise DecodeError("x509: duplicate policy")
+        out.append(oid)
+        q = iend
+    return out
 
 
 def _basic_constraints(mv, p, end, c):
