@@ -56,7 +56,8 @@ def ext(oid_hex, value, critical=None):
 
 
 def cert(
-    exts=None, version=b"default", alg=ALG_SHA256, outer_alg=None, spki=None, uid=b"", tail=b"", sig=b"\x00" + bytes(8)
+    exts=None, version=b"default", alg=ALG_SHA256, outer_alg=None, spki=None, uid=b"", tail=b"", sig=b"\x00" + bytes(8),
+    serial=H("020101"),
 ):
     """A hand-built certificate (unsigned: the signature value is filler) for parser tests."""
     if spki is None:
@@ -64,7 +65,7 @@ def cert(
     if version == b"default":
         version = tlv(0xA0, H("020102")) if exts is not None else b""
     ext_part = b"" if exts is None else tlv(0xA3, seq(*exts))
-    tbs = seq(version, H("020101"), alg, NAME_A, VALIDITY, NAME_B, spki, uid, ext_part, tail)
+    tbs = seq(version, serial, alg, NAME_A, VALIDITY, NAME_B, spki, uid, ext_part, tail)
     return seq(tbs, outer_alg if outer_alg is not None else alg, tlv(0x03, sig))
 
 
@@ -250,6 +251,10 @@ def test_key_usage_bits():
     c = parse(cert([ext("551d0f", H("0303070080"))]))
     assert c.key_usage == 0x100
     raises(DecodeError, parse, cert([ext("551d0f", H("0304000000ff"))]))
+    # DER drops trailing 0 bits of a named bit list (X.690 §11.2.2), and some bit must be set.
+    for der in ("03020080", "0303008000", "030100", "03020108"):
+        raises(DecodeError, parse, cert([ext("551d0f", H(der))]))
+    assert parse(cert([ext("551d0f", H("03020780"))])).key_usage == x509.KU_DIGITAL_SIGNATURE
 
 
 def test_eku_list():
@@ -354,3 +359,12 @@ def test_rfc3779_in_a_certificate():
     assert c.ip6 == [(H("20010db8000a00000000000000000000"), H("20010db8000affffffffffffffffffff"))]
     assert not c.unhandled_critical
     raises(DecodeError, parse, cert([ext("2b06010505070107", value + b"\x00", critical=True)]))
+
+
+def test_serial_number_is_minimal_der():
+    """X.690 §8.3.2: an INTEGER has no leading octet that only repeats the sign of the next;
+    negative and long (up to 32 octets) serials are taken, as found in the wild."""
+    for good in ("020100", "02017f", "02020080", "0201ff", "0202ff7f", "0220" + "7f" * 32):
+        parse(cert(serial=H(good)))
+    for bad in ("0200", "0203000001", "02020001", "0202ff80", "0221" + "7f" * 33):
+        raises(DecodeError, parse, cert(serial=H(bad)))

@@ -145,10 +145,13 @@ def _parse_tbs(mv, p, end, c):
             raise DecodeError("x509: version")
         c.version = v + 1
         p = vend
-    # serialNumber: only its shape matters here; negative serials exist in the wild.
+    # serialNumber: only its shape matters here; negative serials exist in the wild. DER
+    # (X.690 §8.3.2): no leading octet that only repeats the sign of the next.
     soff, send = asn1.expect(mv, p, end, asn1.INTEGER)
     if send == soff or send - soff > 32:
         raise DecodeError("x509: serial")
+    if send - soff > 1 and ((mv[soff] == 0 and mv[soff + 1] < 0x80) or (mv[soff] == 0xFF and mv[soff + 1] >= 0x80)):
+        raise DecodeError("x509: serial not minimal")
     p = send
     aoff = p
     p = asn1.skip(mv, p, end)
@@ -304,6 +307,10 @@ def _key_usage(mv, p, end):
     unused, doff, dend, q = asn1.read_bit_string(mv, p, end)
     if q != end or dend - doff > 2:
         raise DecodeError("x509: keyUsage")
+    # A named bit list has its trailing 0 bits removed (X.690 §11.2.2), and keyUsage sets at
+    # least one bit (RFC 5280 §4.2.1.3): so the last bit encoded is a 1.
+    if dend == doff or not mv[dend - 1] & (1 << unused):
+        raise DecodeError("x509: keyUsage not minimal")
     # Named bit n is the n-th bit from the most significant bit of the first octet.
     bits = 0
     n = 0
