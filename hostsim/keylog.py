@@ -1,5 +1,7 @@
 """Key log of interpretations §10 (like SSLKEYLOGFILE): write it, and read it back for offline checks."""
 
+import os
+
 LAB_WARNING = "# handoverkey key log: secret keys follow; for test and lab networks only"
 
 
@@ -8,7 +10,8 @@ class KeyLogWriter:
 
     def __init__(self, path):
         self.path = path
-        self._f = open(path, "a", encoding="ascii")
+        # Secret keys: created readable by its owner only, whatever the umask (as the daemon's).
+        self._f = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="ascii")
         self._f.write(LAB_WARNING + "\n")
         self._f.flush()
 

@@ -57,7 +57,7 @@ _CTL_MAX = 512
 
 DAEMON_KEYS = (
     "interfaces", "keylog_path", "log_path", "control_path", "handover", "routes", "gateway_mac",
-    "rate_limit_pps", "rate_limit_burst", "source_rate_pps", "source_burst", "link_poll_ms", "auto_attach",
+    "rate_limit_pps", "rate_limit_burst", "source_rate_pps", "source_rate_burst", "link_poll_ms", "auto_attach",
     "key_store", "device_secret_path", "checkpoint_interval_s",
 )
 # Events after which the router's key table differs from its last checkpoint.
@@ -450,7 +450,8 @@ def load_config(path, role, opts=None):
     s["rate_limit_pps"] = _int_key(d, "rate_limit_pps", 10 if limited else 0, 0, 100000)
     s["rate_limit_burst"] = _int_key(d, "rate_limit_burst", 20, 1, 100000)
     s["source_rate_pps"] = _int_key(d, "source_rate_pps", 2 if limited else 0, 0, 100000)
-    s["source_burst"] = _int_key(d, "source_burst", 6, 1, 100000)
+    # source_rate_burst, not source_burst: that name is the router engine's (config_router.py).
+    s["source_rate_burst"] = _int_key(d, "source_rate_burst", 6, 1, 100000)
     s["link_poll_ms"] = _int_key(d, "link_poll_ms", 1000 if limited else 200, 10, 60000)
     auto = d.get("auto_attach", True)
     if not isinstance(auto, bool):
@@ -507,6 +508,30 @@ def _oserror_text(e):
     if isinstance(n, int):
         return "[Errno %d] %s" % (n, names.get(n, "error"))
     return str(e)
+
+
+def _clear_stale_socket(path):
+    """Remove a socket left at `path` by a daemon that was killed. Anything else there (a file,
+    or a socket a live daemon still listens on) is refused rather than taken over."""
+    try:
+        mode = os.stat(path)[0]
+    except OSError:
+        return  # nothing there
+    if mode & 0o170000 != 0o140000:
+        raise UsageError("control socket %s: exists and is not a socket" % path)
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        probe.connect(sockaddr_un(path) if IS_MICROPYTHON else path)
+        live = True
+    except OSError:
+        live = False  # ECONNREFUSED: nobody bound to it any more
+    probe.close()
+    if live:
+        raise UsageError("control socket %s: another daemon is listening on it" % path)
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def _open_private(path):
@@ -706,19 +731,23 @@ class Daemon:
             return
         self._dirty = False
         self._checkpoint_ms = self.clock.ms()
-        self._run_engine("checkpoint", None, self.s["key_store"], self._secret)
+        _, events = self._run_engine("checkpoint", None, self.s["key_store"], self._secret)
+        if not [k for k, _ in events if k == "keys-checkpointed"]:
+            # Not written (checkpoint-failed, or an engine error): the table still differs from
+            # the store, so the next interval and the clean stop try again.
+            self._dirty = True
 
     def _open_control(self, path):
-        try:
-            os.remove(path)  # a stale socket from a daemon that was killed
-        except OSError:
-            pass
+        _clear_stale_socket(path)
         c = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             c.bind(sockaddr_un(path) if IS_MICROPYTHON else path)
         except OSError as e:
             c.close()
             raise UsageError("control socket %s: %s" % (path, _oserror_text(e)))
+        # Replies must never block the loop: a client that does not read its replies fills its
+        # queue, and then the reply is dropped (sendto fails with EAGAIN) instead of waited for.
+        c.setblocking(False)
         self.ctl = c
         self.ctl_path = path
         self._fds[c.fileno()] = None
@@ -757,6 +786,9 @@ class Daemon:
             deadline = self.engine.next_deadline()
             if deadline is not None and deadline - now < wait:
                 wait = deadline - now
+            if self.role == "router" and next_house_ms - now < wait:
+                # Housekeeping (key expiry, checkpoints) runs every second whatever link_poll_ms is.
+                wait = next_house_ms - now
             if wait < 0:
                 wait = 0
             for obj, ev in poller.poll(wait):
@@ -821,7 +853,7 @@ class Daemon:
             if b is None:
                 if len(self._source_order) >= _SOURCES_MAX:
                     del self._sources[self._source_order.pop(0)]
-                b = TokenBucket(self.s["source_rate_pps"], self.s["source_burst"], now)
+                b = TokenBucket(self.s["source_rate_pps"], self.s["source_rate_burst"], now)
                 self._sources[src] = b
                 self._source_order.append(src)
             ok = b.take(now)
@@ -1036,7 +1068,18 @@ def send_command(path, command, timeout_ms=5000):
     try:
         try:
             c.bind(sockaddr_un(me) if IS_MICROPYTHON else me)
-            c.sendto(bytes(command, "utf-8"), sockaddr_un(path) if IS_MICROPYTHON else path)
+            c.connect(sockaddr_un(path) if IS_MICROPYTHON else path)
+        except OSError as e:
+            return EXIT_FAILURE, "cannot reach control socket %s: %s" % (path, _oserror_text(e))
+        # Connected and non-blocking: a daemon whose queue is full makes the socket unwritable,
+        # and the timeout covers that wait too, not only the one for the reply.
+        c.setblocking(False)
+        p = select.poll()
+        p.register(c, select.POLLOUT)
+        if not p.poll(timeout_ms):
+            return EXIT_FAILURE, "control socket %s is not taking commands" % path
+        try:
+            c.send(bytes(command, "utf-8"))
         except OSError as e:
             return EXIT_FAILURE, "cannot reach control socket %s: %s" % (path, _oserror_text(e))
         p = select.poll()

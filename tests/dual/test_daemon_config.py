@@ -79,6 +79,17 @@ def test_daemon_keys_are_split_from_engine_keys():
     assert engine.address == bytes.fromhex(cfg["address"])
 
 
+def test_engine_source_burst_reaches_the_router():
+    """The engine's source_burst (per-source RtSolPr burst) and the daemon's per-source frame
+    burst (source_rate_burst) are different keys: each goes to its owner."""
+    cfg = _par()
+    cfg.update({"interfaces": ["eth0"], "source_burst": 3, "source_rate_burst": 9})
+    engine_cfg, s = _load(json.dumps(cfg), "router", {})
+    assert engine_cfg["source_burst"] == 3 and "source_rate_burst" not in engine_cfg
+    assert s["source_rate_burst"] == 9 and "source_burst" not in s
+    assert daemon.build("router", engine_cfg)._sources.burst == 3
+
+
 def test_command_line_wins_over_config():
     _, s = _load('{"interfaces": ["a"], "log_path": "/x"}', "router", {"interfaces": ["b"], "log": "/y"})
     assert s["interfaces"] == ["b"] and s["log_path"] == "/y"

@@ -1,5 +1,7 @@
 """The daemon's link-layer helpers: Ethernet framing, MAC choice, socket address layouts, small state."""
 
+import os
+import socket
 import sys
 
 from dualtest import raises
@@ -233,3 +235,62 @@ def test_only_solicitations_and_mobility_headers_are_expensive():
     off = ipv6.encode_header(buf, 0, 0, 60, 64, PCOA, PAR_LL)
     off = ipv6.encode_dest_opts_hao(buf, off, 135, PCOA)
     assert daemon.expensive(bytes(buf[:off]) + bytes(12))
+
+
+def _ctl_path():
+    return "/tmp/hk-ctl-test-%s" % os.urandom(4).hex()
+
+
+def _dgram(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(daemon.sockaddr_un(path) if sys.implementation.name == "micropython" else path)
+    return s
+
+
+def test_a_control_socket_path_is_taken_only_from_a_dead_daemon():
+    """A socket left by a killed daemon is replaced; a file, or a socket a live daemon still
+    listens on, is refused (UsageError) and left as it was."""
+    path = _ctl_path()
+    try:
+        daemon._clear_stale_socket(path)  # nothing there: nothing to do
+        with open(path, "w") as f:
+            f.write("not a socket")
+        raises(UsageError, daemon._clear_stale_socket, path)
+        with open(path) as f:
+            assert f.read() == "not a socket"
+        os.remove(path)
+        live = _dgram(path)
+        raises(UsageError, daemon._clear_stale_socket, path)
+        os.stat(path)  # still there
+        live.close()  # now stale: bound by nobody
+        daemon._clear_stale_socket(path)
+        raises(OSError, os.stat, path)
+    finally:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def test_control_client_times_out_on_a_daemon_that_reads_nothing():
+    """send_command's timeout covers a daemon whose queue is full (it used to block in sendto)
+    as well as one that never replies."""
+    path = _ctl_path()
+    deaf = _dgram(path)
+    try:
+        sender = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sender.setblocking(False)
+        full = False
+        for _ in range(1000):  # fill the queue (max_dgram_qlen, 10 by default on Linux)
+            try:
+                sender.sendto(b"status", daemon.sockaddr_un(path) if sys.implementation.name == "micropython" else path)
+            except OSError:
+                full = True
+                break
+        sender.close()
+        assert full
+        status, text = daemon.send_command(path, "status", timeout_ms=200)
+        assert status == daemon.EXIT_FAILURE and "not taking commands" in text
+    finally:
+        deaf.close()
+        os.remove(path)

@@ -89,3 +89,32 @@ def test_key_store_needs_a_secret_and_a_router(tmp_path):
     r = subprocess.run([sys.executable, "-m", "handoverkey.daemon", "--role", "router", "--config", str(path)],
                 cwd=root, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "device_secret_path" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_failed_checkpoint_is_tried_again(tmp_path):
+    """A checkpoint that could not be written (here: its directory is missing) leaves the table
+    marked as changed, so the next one, at the next interval or the clean stop, writes it."""
+    import io
+
+    sys.path.insert(0, FIRMWARE)
+    from handoverkey import daemon as d
+
+    cfg = par_config()
+    store = tmp_path / "later" / "par.hkks"
+    cfg.update({"key_store": str(store), "device_secret_path": str(tmp_path / "secret")})
+    (tmp_path / "secret").write_text("00112233445566778899aabbccddeeff")
+    path = tmp_path / "par.json"
+    path.write_text(json.dumps(cfg))
+    engine_cfg, settings = d.load_config(str(path), "router", {"interfaces": ["lo"]})
+    out = io.StringIO()
+    dm = d.Daemon("router", d.build("router", engine_cfg), settings, out=out)
+    try:
+        dm._secret = b"00112233445566778899aabbccddeeff"
+        dm._dirty = True  # as after key-provisioned
+        dm.checkpoint()
+        assert "checkpoint-failed" in out.getvalue() and dm._dirty
+        os.makedirs(store.parent)
+        dm.checkpoint()
+        assert "keys-checkpointed" in out.getvalue() and not dm._dirty and store.exists()
+    finally:
+        dm.close()
