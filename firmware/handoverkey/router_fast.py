@@ -164,7 +164,8 @@ def handle_fast(router, frame, now_ms, wall_s):
         fwd[0] = ncoa
         fwd[1] = now_ms + lifetime * 1000
         fwd[2] = seq
-        table.pin(slot)
+        if slot != table._ends[2]:  # KeyTable.pin's own early test, without the call
+            table.pin(slot)
         return [], [("fbu-accepted", {"pcoa": pcoa, "ncoa": ncoa, "seq": seq, "lifetime": lifetime})]
     frames = []
     events = []

@@ -291,7 +291,10 @@ def _head(router, index, neighbor):
 def _prrtadv(router, kept, ident, dst, nonce_opt, reply, wall_s):
     """The signed PrRtAdv Router._prrtadv builds, octet for octet, from the kept head."""
     type_code, sub, options, head_sum = kept
-    parts = [_TS_HEAD, ndopt.timestamp_from_wall(wall_s).to_bytes(8, "big"), nonce_opt]
+    # ndopt.timestamp_from_wall, its range check inline: seconds in the upper 48 bits.
+    if type(wall_s) is not int or wall_s < 0 or wall_s > 0xFFFFFFFFFFFF:
+        raise EncodeError("seconds out of range")
+    parts = [_TS_HEAD, (wall_s << 16).to_bytes(8, "big"), nonce_opt]
     if reply is not None:
         at, lifetime, enc = reply
         if lifetime > 0xFFFF:

@@ -10,13 +10,13 @@ to forget, over two dicts.
   commit re-inserts its source; CPython dicts keep insertion order, MicroPython's do not,
   hence CPython only), so a full memory forgets its first key, as ReplayGuard forgets the
   least recently stamped slot.
-- Nonces: slot content (replay._nonce_slot) -> [seen ms, ring position], and a ring of
+- Nonces: (source, nonce) -> [seen ms, ring position], and a ring of
   capacity positions filled in time order, as ReplayGuard's nonce slots are.
 tests/host/test_replay_dict.py runs the replay suite on this class and compares it with
 ReplayGuard decision by decision.
 """
 
-from .replay import REASON_REPLAY, ReplayGuard, _check_args, _ms_diff, _nonce_slot, _source_key, _stale
+from .replay import REASON_REPLAY, ReplayGuard, _check_args, _ms_diff, _source_key, _stale
 from ..errors import VerifyError
 
 
@@ -56,7 +56,9 @@ class DictReplayGuard(ReplayGuard):
         slot = None
         old = None
         if nonce is not None:
-            slot = _nonce_slot(skey, nonce)
+            # The pair itself is the key: equal exactly when replay._nonce_slot's slot content
+            # is (which stands for a long nonce by its SHA-1), and built without a copy.
+            slot = (skey, bytes(nonce))
             old = self._nonces.get(slot)
             # A negative age (a clock that went back) still counts as live: fail closed.
             if old is not None and _ms_diff(now_ms, old[0]) < self._nonce_life_ms:
