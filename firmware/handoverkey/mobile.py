@@ -405,30 +405,33 @@ class MobileNode:
             events.append(("dropped", {"reason": "cpa-unsolicited"}))
             return
         src = bytes(pkt.src)
-        if self._cpa_total and (ident != self._cpa_ident or src != self._cpa_src):
+        # Every check comes before any change: a CPA that fails one leaves the collection as it was.
+        fresh = not self._cpa_total
+        if not fresh and (ident != self._cpa_ident or src != self._cpa_src):
             # Components of two advertisements are never mixed. The answer to this node's own
             # CPS is preferred (§6.4.6 "MAY prefer ... the same Identifier"): it replaces an
             # All-Nodes advertisement being collected, never the other way round.
             if ident == 0 or self._cpa_ident != 0:
                 events.append(("dropped", {"reason": "cpa-interleaved"}))
                 return
-            self._cpa_certs = {}
-            self._cpa_total = 0
+            fresh = True
         total = msg.all_components
         if total < 1 or total > certpath.MAX_PATH or msg.component >= total:
             events.append(("dropped", {"reason": "cpa-components"}))
             return
-        if self._cpa_total and total != self._cpa_total:
+        if not fresh and total != self._cpa_total:
             events.append(("dropped", {"reason": "cpa-components"}))
             return
-        self._cpa_total = total
-        self._cpa_ident = ident
-        self._cpa_src = src
         cert_opts = msg.find_all(ndopt.OPT_CERTIFICATE)
         if len(cert_opts) != 1:
             events.append(("dropped", {"reason": "cpa-certificates"}))
             return
         c = ndopt.get_certificate(frame, cert_opts[0][1], cert_opts[0][2])
+        if fresh:
+            self._cpa_certs = {}
+            self._cpa_total = total
+            self._cpa_ident = ident
+            self._cpa_src = src
         # Component counts down from total-1 to 0; the path index is the reverse.
         self._cpa_certs[total - 1 - msg.component] = bytes(c.cert)
         if len(self._cpa_certs) < total:

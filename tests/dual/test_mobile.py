@@ -888,3 +888,24 @@ def test_cpa_to_all_nodes_with_identifier_0():
     assert events[0][1]["router"] == E.RouterIdentity(E.router_cfg()).link_local
     # Once the path is validated no CPA is taken, All-Nodes or not.
     assert _reasons(link.deliver("MN", _cpa_as(own[0], dst=E.ALL_NODES, ident=0))) == [("dropped", "cpa-unsolicited")]
+
+
+def test_a_cpa_that_fails_a_check_changes_no_collection():
+    """A CPA dropped for any reason leaves the certificates being collected as they were: a
+    malformed CPA carrying the node's own Identifier (seen on the link in its CPS) from another
+    source must not tie the collection to that source and lock out the router's answer."""
+    link = E.pair()
+    own = _held_cpas(link)
+    other = E.RouterIdentity(E.config("router_nar")).link_local
+    pkt, msg = E.icmp_of(own[0])
+    bad = bytearray(_cpa_as(own[0], src=other))
+    bad[msg.find_all(ndopt.OPT_CERTIFICATE)[0][1]] = 99  # no Certificate option left in it
+    ipv6.finish(bad, 0, len(bad))
+    assert _reasons(link.deliver("MN", bytes(bad))) == [("dropped", "cpa-certificates")]
+    bad_total = bytearray(_cpa_as(own[0], src=other))
+    bad_total[pkt.payload_off + 6] = 0  # All Components 0
+    bad_total[pkt.payload_off + 7] = 0
+    ipv6.finish(bad_total, 0, len(bad_total))
+    assert _reasons(link.deliver("MN", bytes(bad_total))) == [("dropped", "cpa-components")]
+    assert link.deliver("MN", own[0]) == ([], [])
+    assert [e[0] for e in link.deliver("MN", own[1])[1]] == ["path-validated", "rtsolpr-sent"]
