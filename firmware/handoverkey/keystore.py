@@ -30,7 +30,9 @@ of the CGA key), AT and flags (1: AT in bits 0-3, bit 4 set when the key was pin
 and protected from eviction by the router's flood control; other bits zero), handover key (32,
 key_len(AT) used, the rest zero), expiry as Unix seconds (8). Entries are in the table's LRU
 order (unpinned keys least recent first, then pinned ones likewise, keytable.items()), so putting
-them back in file order and re-pinning rebuilds the same order and the same protection.
+them back in file order and re-pinning rebuilds the same order and the same protection. The
+router itself (router_restore) then discards the pinned ones: they had forwarding, which is not
+stored, so the restart ended it, and RFC 5269 §3.6 ends the key with it.
 
 Expiry. The table keeps monotonic milliseconds, which mean nothing after a restart, so the file
 holds wall-clock seconds, converted with the (now_ms, wall_s) pair the caller gives at each end:
@@ -493,4 +495,13 @@ def router_restore(router, now_ms, wall_s, path, secret):
         return [], [("restore-refused", {"reason": e.reason})]
     if gen > getattr(router, "_ks_generation", 0):
         router._ks_generation = gen
-    return [], [("keys-restored", {"generation": gen, "count": n, "dropped": dropped})]
+    # A key that came back pinned verified an FBU: its handover had forwarding, which is not
+    # stored, and with it went the last sequence number that kept captured FBUs from being
+    # replayed. Forwarding ended with the restart, so the key goes too (RFC 5269 §3.6).
+    table = router.table
+    ended = [a for a, _, _, _, _ in table.items(now_ms) if table.is_pinned(table.peek(a, now_ms))]
+    events = [("keys-restored", {"generation": gen, "count": n - len(ended), "dropped": dropped})]
+    for a in ended:
+        table.remove(a)
+        events.append(("key-discarded", {"pcoa": a}))
+    return [], events

@@ -595,6 +595,34 @@ def test_router_checkpoint_and_restore_events():
         _clean(path)
 
 
+def test_router_restart_ends_forwarding_and_the_keys_it_guarded():
+    """Forwarding is not stored, and with it goes the last FBU sequence number. A key that had
+    verified an FBU (pinned) therefore comes back only to be discarded (RFC 5269 §3.6: its
+    forwarding ended with the restart): an FBU captured before the restart finds no key after
+    it. A key never used for an FBU is restored and still serves."""
+    path = _tmp()
+    try:
+        mn, par = E.Identity(E.mobile_cfg()), E.RouterIdentity(E.router_cfg())
+        r = E.make_router()
+        r.table.put(mn.pcoa, KH, 1, key_for(1), 500000, 1000)
+        r.table.put(addr(2), KH, 1, key_for(2), 500000, 1000)
+        captured = E.make_fbu(key_for(1), 1, mn.pcoa, mn.ncoa, par.address, 5)
+        assert [e[0] for e in r.handle(captured, 2000, E.wall(2000))[1]] == ["fbu-accepted"]
+        assert [e[0] for e in r.handle(E.make_fbu(key_for(1), 1, mn.pcoa, mn.ncoa, par.address, 6), 3000,
+                                       E.wall(3000))[1]] == ["fbu-accepted"]
+        r.checkpoint(3000, WALL, path, SECRET)
+        r2 = E.make_router()
+        _, events = r2.restore(0, WALL + 5, path, SECRET)
+        assert events == [("keys-restored", {"generation": 1, "count": 1, "dropped": 0}),
+                          ("key-discarded", {"pcoa": mn.pcoa})]
+        assert [e[0] for e in r2.snapshot()["keys"]] == [addr(2)]
+        frames, events = r2.handle(captured, 1000, E.wall(1000))
+        assert frames == [] and events == [("fbu-rejected", {"pcoa": mn.pcoa, "reason": "no-key"})]
+        assert r2.snapshot()["forwarding"] == []
+    finally:
+        _clean(path)
+
+
 def test_router_restore_of_a_replayed_store_remembers_the_floor():
     path = _tmp()
     try:
