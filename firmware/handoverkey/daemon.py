@@ -1074,6 +1074,7 @@ def send_command(path, command, timeout_ms=5000):
         # Connected and non-blocking: a daemon whose queue is full makes the socket unwritable,
         # and the timeout covers that wait too, not only the one for the reply.
         c.setblocking(False)
+        start = ticks_ms()
         p = select.poll()
         p.register(c, select.POLLOUT)
         if not p.poll(timeout_ms):
@@ -1084,7 +1085,8 @@ def send_command(path, command, timeout_ms=5000):
             return EXIT_FAILURE, "cannot reach control socket %s: %s" % (path, _oserror_text(e))
         p = select.poll()
         p.register(c, select.POLLIN)
-        if not p.poll(timeout_ms):
+        # One timeout for the whole exchange: what the wait to send used is not given twice.
+        if not p.poll(max(0, timeout_ms - ticks_diff(ticks_ms(), start))):
             return EXIT_FAILURE, "no reply from %s" % path
         reply = str(c.recv(_CTL_MAX), "utf-8")
         return (EXIT_OK if reply.startswith("ok") else EXIT_FAILURE), reply
