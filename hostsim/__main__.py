@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import os
 import sys
 
 # Each command lives in hostsim/cmd_<name>.py with add_arguments(parser) and run(args) -> exit code.
@@ -41,7 +42,12 @@ def main(argv=None):
     if not args.command:
         parser.print_help()
         return 2
-    return _load(args.command).run(args)
+    try:
+        return _load(args.command).run(args)
+    except BrokenPipeError:
+        # The reader went away (`... | head`): nothing wrong here. Later writes go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

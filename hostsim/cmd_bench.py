@@ -7,6 +7,7 @@ the thing compared with it (alternately), so load changes hit both. DEFINITIONS 
 printed with the figures.
 """
 
+import argparse
 import gc
 import hmac
 import json
@@ -79,11 +80,21 @@ _PAD = padding.PKCS1v15()
 _SHA1 = hashes.SHA1()
 
 
+def _positive(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of at least 1, got %r" % text)
+    return n
+
+
 def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print one flat JSON object (figures suffixed _<bits>)")
     p.add_argument("--key-bits", type=int, nargs="+", choices=(1024, 2048), default=[1024, 2048],
                    help="key sizes to measure (default: 1024 2048)")
-    p.add_argument("--rounds", type=int, default=5, help="rounds per figure; the best round counts (default 5)")
+    p.add_argument("--rounds", type=_positive, default=5, help="rounds per figure; the best round counts (default 5)")
     p.add_argument("--no-micropython", action="store_true", help="skip the MicroPython figures")
 
 

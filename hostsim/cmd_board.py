@@ -65,8 +65,15 @@ def _log(s):
 def run_virtual(args):
     from .virtual_board import VirtualBoard
 
+    from .virtual_board import VirtualBoardError
+
     vb = VirtualBoard(root=args.dir, transport=args.transport, heapsize=args.heapsize, tcp_port=args.tcp_port)
-    vb.start()
+    try:
+        vb.start()
+    except (VirtualBoardError, OSError) as e:
+        vb.close()  # removes the filesystem it made
+        print("hostsim board virtual: cannot start: %s" % e, file=sys.stderr)
+        return 2
     try:
         print("virtual board on %s (filesystem %s)" % (vb.port, vb.root))
         print("  mpremote connect %s ..." % vb.port)
@@ -104,6 +111,8 @@ def mobile_config_with(plan, cga_key=None, hke=None):
 
 
 def run_config(args):
+    from handoverkey.errors import HandoverKeyError
+
     from . import keys, world
 
     plan = world.Plan(key_bits=args.key_bits, at=args.at)
@@ -113,11 +122,18 @@ def run_config(args):
             return 2
         cfg = world.router_config(args.name, plan)
     else:
-        cga_key = keys.load_private(args.cga_key) if args.cga_key else None
+        try:
+            cga_key = keys.load_private(args.cga_key) if args.cga_key else None
+            loaded = [keys.load_private(p) for p in args.hke_key]
+        except (OSError, HandoverKeyError) as e:
+            why = e.strerror if isinstance(e, OSError) and e.strerror else getattr(e, "msg", None) or e
+            print("hostsim board config: cannot read a key: %s (a DER PKCS#8 RSA key is wanted)" % why,
+                  file=sys.stderr)
+            return 2
         hke = None
         if args.hke_key or args.hke_generate:
             bits = (cga_key.bits if cga_key is not None else args.key_bits)
-            hke = [keys.load_private(p) for p in args.hke_key]
+            hke = loaded
             for _ in range(args.hke_generate):
                 hke.append(keys.generate(bits))
             for k in hke:
@@ -132,6 +148,7 @@ def run_config(args):
         if os.path.dirname(args.out):
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
         with os.fdopen(fd, "w") as f:
             f.write(text)
         _log("wrote %s (%s config; it holds private keys)" % (args.out, args.role))

@@ -84,11 +84,22 @@ def run_demo(args, out=sys.stdout):
     at = args.at
     if getattr(args, "mobile_config", None):
         from handoverkey.crypto.rsakey import RsaPrivateKey
+        from handoverkey.errors import HandoverKeyError
 
-        with open(args.mobile_config) as f:
-            mobile_cfg = json.load(f)
+        try:
+            with open(args.mobile_config) as f:
+                mobile_cfg = json.load(f)
+            if not isinstance(mobile_cfg, dict) or mobile_cfg.get("role", "mobile") != "mobile" or "cga_key" not in mobile_cfg:
+                raise ValueError("not a mobile node config (hostsim board config --role mobile writes one)")
+            key_bits = RsaPrivateKey.from_pkcs8(bytes.fromhex(mobile_cfg["cga_key"])).bits
+        except (OSError, ValueError, TypeError, HandoverKeyError) as e:
+            if isinstance(e, json.JSONDecodeError):
+                why = "not valid JSON"
+            else:
+                why = e.strerror if isinstance(e, OSError) and e.strerror else getattr(e, "msg", None) or e
+            print("hostsim demo: cannot use --mobile-config %s: %s" % (args.mobile_config, why), file=sys.stderr)
+            return 2
         mobile_cfg["keylog"] = bool(args.keylog)
-        key_bits = RsaPrivateKey.from_pkcs8(bytes.fromhex(mobile_cfg["cga_key"])).bits
         at = mobile_cfg.get("preferred_at", at)
     plan = Plan(
         key_bits=key_bits, at=at, mode=args.mode,
@@ -108,17 +119,21 @@ def run_demo(args, out=sys.stdout):
                 print("hostsim demo: cannot write %s: %s" % (args.pcap, e.strerror or e), file=sys.stderr)
                 return 2
         if args.keylog:
-            log = KeyLogWriter(args.keylog)
-            for line in w.keylog_lines():
-                log(line)
-            log.close()
+            try:
+                log = KeyLogWriter(args.keylog)
+                for line in w.keylog_lines():
+                    log(line)
+                log.close()
+            except OSError as e:
+                print("hostsim demo: cannot write %s: %s" % (args.keylog, e.strerror or e), file=sys.stderr)
+                return 2
         if not args.quiet:
             print_sequence(w, plan, out)
     verdict = "PASS" if accepted and done else "FAIL"
     print("%s: %s handover, AT %d, %d-bit keys, routers on %s, mobile node on %s: PAR %s the FBU" % (
         verdict, plan.mode, plan.at, plan.key_bits, plan.router_target, plan.mobile_target,
         "accepted" if accepted else "did NOT accept"), file=out)
-    return 0 if accepted else 1
+    return 0 if accepted and done else 1
 
 
 def print_sequence(w, plan, out):

@@ -146,7 +146,7 @@ def inspect_check(path):
 
 
 def run_once(args, router_target, mobile_target, out):
-    from .world import Plan, addr
+    from .world import Plan
 
     started = time.monotonic()
     plan = Plan(key_bits=args.key_bits, at=args.at, mode=args.mode)

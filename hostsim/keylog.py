@@ -11,7 +11,9 @@ class KeyLogWriter:
     def __init__(self, path):
         self.path = path
         # Secret keys: created readable by its owner only, whatever the umask (as the daemon's).
-        self._f = os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a", encoding="ascii")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        self._f = os.fdopen(fd, "a", encoding="ascii")
         self._f.write(LAB_WARNING + "\n")
         self._f.flush()
 
