@@ -108,12 +108,20 @@ def build_engine(role, cfg):
     """A Router (role "router") or MobileNode ("mobile") from its config dict."""
     if not isinstance(cfg, dict):
         raise ConfigError("config must be a JSON object")
-    if role == "router":
-        from .config_router import build_router
+    try:
+        if role == "router":
+            from .config_router import build_router
 
-        return build_router(cfg)
-    if role == "mobile":
-        from .config_mobile import build_mobile
+            return build_router(cfg)
+        if role == "mobile":
+            from .config_mobile import build_mobile
 
-        return build_mobile(cfg)
+            return build_mobile(cfg)
+    except ConfigError:
+        raise
+    except EncodeError as e:
+        # A value every per-key check let through that the engine itself refuses (a path whose
+        # CPA, or keys whose RtSolPr, would not fit; a certificate that is not one DER value):
+        # still a wrong configuration, and reported as one.
+        raise ConfigError("config: " + (e.msg or "a value the engine refused"))
     raise ConfigError("role must be router or mobile")

@@ -86,6 +86,7 @@ _MAX_CAPACITY = const(65535)  # slot + 1 must fit a u16 index cell, and no slot 
 _MAX_EXP_S = 0xFFFFFFFF  # not const: above 2**30 it is not a small int on a 32-bit board
 _MUL = const(0x3A5)  # odd, < 2**10: a 20-bit state times it stays below 2**30
 _ZERO_KEY = b"\x00" * KEY_MAX
+_OCTETS = (bytes, bytearray, memoryview)  # what put() copies into the slab
 
 # Bytes per array item, as laid out above (array('H') / array('I') on both interpreters).
 _U16 = const(2)
@@ -454,6 +455,9 @@ class KeyTable:
         pinned one; it never raises for lack of room. `fp` is the SEND Key Hash of the CGA
         public key, or at least its first 4 octets; `at` must be registered and `key` exactly
         key_len(at) octets; the entry is live while now_ms < expires_ms, seconds-truncated."""
+        if not (isinstance(addr, _OCTETS) and isinstance(fp, _OCTETS) and isinstance(key, _OCTETS)):
+            # Checked first: the copies below come after the slot is taken.
+            raise EncodeError("address, fingerprint and key must be bytes-like")
         if len(addr) != ADDR_LEN:
             raise EncodeError("address length")
         if len(fp) < FP_LEN:

@@ -153,6 +153,33 @@ class MobileNode:
         self._fbu_mode = None
         self._on_new_link = False
         self._tx = bytearray(_TX_BUF)
+        self._check_sizes()
+
+    def _check_sizes(self):
+        """EncodeError now, not in handle() later, when the CPS or the RtSolPr this node sends
+        would not fit its transmit buffer (ND messages are not fragmented): keys too large, or
+        too many or too long trust anchor names or link-layer addresses. Laid out as
+        _send_cps/_send_rtsolpr do; the HKE key has the CGA key's size and exponent, so its
+        SPKI is as long, and the signature option's size follows from the key."""
+        buf = self._tx
+        try:
+            off = icmp.encode_cps(buf, ipv6.HEADER_LEN, 1)
+            for a in self.anchors:
+                off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, a.name)
+            off = icmp.encode_rtsolpr(buf, ipv6.HEADER_LEN, 1)
+            if self.lla:
+                off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP if self.target_ap else ndopt.LLA_WILDCARD,
+                                self.target_ap or b"")
+            off = ndopt.put_cga(buf, off, self.pcoa_params)
+            off = ndopt.put_timestamp(buf, off, 0)
+            off = ndopt.put_nonce(buf, off, bytes(_NONCE_LEN))
+            off = ndopt.put_hk_request(buf, off, self.preferred_at, self.cga_key.public.spki())
+        except EncodeError:
+            off = len(buf) + 1
+        if off + ((20 + self.cga_key.public.size + 7) & ~7) > len(buf):
+            raise EncodeError("the CPS or RtSolPr would not fit %d octets: smaller keys, or fewer or shorter "
+                              "trust anchor names and link-layer addresses" % len(buf))
 
     # -- control --
 

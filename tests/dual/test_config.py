@@ -192,3 +192,20 @@ def test_router_values_that_could_not_go_on_the_wire_are_refused_at_start():
     cfg["cert_path"] = cfg["cert_path"] + ["308205dc" + "00" * 1500]
     raises(EncodeError, E.build_engine, "router", cfg)
     E.build_engine("router", E.router_cfg())  # the fixture itself is fine
+    # Refused as configuration errors, like every per-key check.
+    cfg = E.router_cfg()
+    cfg["cert_path"] = ["00"]  # not one DER value
+    raises(ConfigError, E.build_engine, "router", cfg)
+
+
+def test_mobile_values_whose_messages_could_not_go_on_the_wire_are_refused_at_start():
+    """The mobile node's counterpart: link-layer addresses (or keys, or trust anchor names) that
+    would leave its RtSolPr or CPS too big for its 1500-octet buffer are a ConfigError when it
+    is built, not an EncodeError out of handle() on every CPA from its router."""
+    for name in ("lla", "target_ap"):
+        cfg = E.mobile_cfg()
+        cfg[name] = "02" * 900
+        e = raises(ConfigError, E.build_engine, "mobile", cfg)
+        assert "would not fit" in e.msg, e.msg
+        cfg[name] = "02" * 32
+        E.build_engine("mobile", cfg)

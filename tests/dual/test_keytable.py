@@ -402,6 +402,22 @@ def test_bytes_per_entry_within_64():
     assert KeyTable(256).bytes_per_entry() == 64
 
 
+def test_put_of_something_not_bytes_changes_nothing():
+    """A key, fingerprint or address that is not bytes-like is an EncodeError before anything
+    moves: the put used to evict and take a slot first, then fail on the copy, leaving a slot
+    that was neither free nor listed (a capacity-1 table then failed every later put)."""
+    for portable in (True, False):
+        t = KeyTable(1, portable=portable)
+        t.put(addr(1), KH, 1, key_for(1), 60000, 0)
+        before = list(t.items())
+        for a, fp, k in ((addr(2), KH, list(key_for(2))), (addr(2), "abcd", key_for(2)),
+                         (list(addr(2)), KH, key_for(2)), (addr(2), KH, "k" * 32)):
+            raises(EncodeError, t.put, a, fp, 1, k, 60000, 0)
+            assert list(t.items()) == before and len(t) == 1
+        t.put(addr(2), KH, 1, key_for(2), 60000, 0)
+        assert [e[0] for e in t.items()] == [addr(2)]
+
+
 def test_range_checks_raise_encode_error():
     t = KeyTable(4)
     for bad in (bytes(15), bytes(17), b""):
