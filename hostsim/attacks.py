@@ -388,7 +388,7 @@ class Scene:
     def mn_solicit(self):
         """Make the MN send an RtSolPr now (a key refresh) and return what the attacker sniffed."""
         m = self.mark()
-        self.net.call("MN", "attach")
+        self.net.call("MN", "refresh")
         self.net.run(max_ms=1)
         for _, _, f in self.frames(m):
             if is_rtsolpr(f, self.w.pcoa):

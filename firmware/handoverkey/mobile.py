@@ -32,6 +32,10 @@ _REFRESH_DIVISOR = const(10)
 _REFRESH_LAST_MS = const(500)  # the last refresh of a key, this long before it expires
 _REFRESH_RETRY_MIN_MS = const(30000)  # after a refresh went unanswered, wait at least this
 _MAX_PENDING = const(4)  # outstanding RtSolPr nonces remembered
+# Certificate paths collected side by side, the oldest dropped for a new one: a partial CPA
+# anyone on the link can send no longer blocks the router's own advertisement (it would take
+# two forged ones between the router's components), and the certificates held stay bounded.
+_MAX_CPA_SETS = const(2)
 
 _HOP_LIMIT_ND = const(255)
 _NH_ICMPV6 = const(58)
@@ -130,10 +134,9 @@ class MobileNode:
         self._path_from = 0
         self._path_until = 0
         self._cpa_id = 0  # the Identifier of this node's last CPS
-        self._cpa_certs = {}
-        self._cpa_total = 0
-        self._cpa_ident = 0  # the advertisement being collected: its Identifier and source
-        self._cpa_src = None
+        # Advertisements being collected, each kept apart: [Identifier, source, All Components,
+        # {path index: certificate}], the oldest first, at most _MAX_CPA_SETS.
+        self._cpa_sets = []
         self._pending = []
         self._first_at = None  # AT of the first request: never ask for a weaker one (no bidding down)
         self._hke = None
@@ -203,6 +206,20 @@ class MobileNode:
         self._fbu_state = None
         self._fbu_ms = None
         self._fbu_key = None
+        # RFC 5269 §3.6: back on the PAR's link, the node MUST NOT assume it can go on using the
+        # key it held without receiving it again (the PAR may have discarded it): it is dropped
+        # here, and the PrRtAdv brings it back, or a new one.
+        if self.keys.remove(self.router_address, self.pcoa):
+            events.append(("key-discarded", {"router": self.router_address, "pcoa": self.pcoa}))
+        self._refresh_ms = None
+        self._request_key(now_ms, wall_s, frames, events)
+        return frames, events
+
+    def refresh(self, now_ms, wall_s):
+        """Ask the PAR for a key now, keeping the one held until the answer replaces it: what the
+        refresh timer does before HK-LIFETIME runs out (RFC 5269 §3.3), on demand."""
+        frames = []
+        events = [("key-refresh", {})]
         self._request_key(now_ms, wall_s, frames, events)
         return frames, events
 
@@ -220,15 +237,28 @@ class MobileNode:
         return frames, events
 
     def arrived(self, now_ms, wall_s):
-        """The interface is now on the NAR's link (after a predictive FBU)."""
+        """The interface is now on the NAR's link (after a predictive FBU). An FBU still
+        unanswered is sent again at once, now as from the NAR's link (source NCoA, no Alternate
+        CoA): RFC 5568 §3.1 (2), §6.2.1, §6.2.2."""
+        frames = []
+        events = []
         self._on_new_link = True
-        return [], []
+        if self._fbu_state == "fbu-sent":
+            self._fbu_mode = REACTIVE
+            self._send_fbu(now_ms, frames, events)
+        return frames, events
 
     def binding_complete(self, now_ms, wall_s):
         """The MIPv6 binding update at the new AR is done: drop the PAR key (RFC 5269 §3.6 SHOULD)."""
         events = []
         if self.keys.remove(self.router_address, self.pcoa):
             events.append(("key-discarded", {"router": self.router_address, "pcoa": self.pcoa}))
+        # The handover is over: nothing more is sent with the key, and a late FBack is not
+        # checked with it.
+        self._fbu_ms = None
+        self._fbu_key = None
+        if self._fbu_state == "fbu-sent":
+            self._fbu_state = None
         return [], events
 
     # -- the engine interface --
@@ -402,8 +432,7 @@ class MobileNode:
             r = crypto.random_bytes(2)
             ident = (r[0] << 8) | r[1]
         self._cpa_id = ident
-        self._cpa_certs = {}
-        self._cpa_total = 0
+        self._cpa_sets = []
         buf = self._tx
         off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, _ALL_ROUTERS)
         off = icmp.encode_cps(buf, off, ident)
@@ -432,21 +461,20 @@ class MobileNode:
             events.append(("dropped", {"reason": "cpa-unsolicited"}))
             return
         src = bytes(pkt.src)
-        # Every check comes before any change: a CPA that fails one leaves the collection as it was.
-        fresh = not self._cpa_total
-        if not fresh and (ident != self._cpa_ident or src != self._cpa_src):
-            # Components of two advertisements are never mixed. The answer to this node's own
-            # CPS is preferred (§6.4.6 "MAY prefer ... the same Identifier"): it replaces an
-            # All-Nodes advertisement being collected, never the other way round.
-            if ident == 0 or self._cpa_ident != 0:
-                events.append(("dropped", {"reason": "cpa-interleaved"}))
-                return
-            fresh = True
+        # Every check comes before any change: a CPA that fails one changes no collection.
         total = msg.all_components
         if total < 1 or total > certpath.MAX_PATH or msg.component >= total:
             events.append(("dropped", {"reason": "cpa-components"}))
             return
-        if not fresh and total != self._cpa_total:
+        # Each advertisement (Identifier and source) is collected apart, so components of two
+        # are never mixed and a forged one cannot shut out the router's (RFC 3971 §6.4.6 keeps
+        # hosts from storing what they cannot verify, against this kind of denial of service).
+        found = None
+        for cs in self._cpa_sets:
+            if cs[0] == ident and cs[1] == src:
+                found = cs
+                break
+        if found is not None and found[2] != total:
             events.append(("dropped", {"reason": "cpa-components"}))
             return
         cert_opts = msg.find_all(ndopt.OPT_CERTIFICATE)
@@ -454,18 +482,18 @@ class MobileNode:
             events.append(("dropped", {"reason": "cpa-certificates"}))
             return
         c = ndopt.get_certificate(frame, cert_opts[0][1], cert_opts[0][2])
-        if fresh:
-            self._cpa_certs = {}
-            self._cpa_total = total
-            self._cpa_ident = ident
-            self._cpa_src = src
+        if found is None:
+            if len(self._cpa_sets) >= _MAX_CPA_SETS:
+                self._cpa_sets.pop(0)
+            found = [ident, src, total, {}]
+            self._cpa_sets.append(found)
+        certs = found[3]
         # Component counts down from total-1 to 0; the path index is the reverse.
-        self._cpa_certs[total - 1 - msg.component] = bytes(c.cert)
-        if len(self._cpa_certs) < total:
+        certs[total - 1 - msg.component] = bytes(c.cert)
+        if len(certs) < total:
             return
-        path = [self._cpa_certs[i] for i in range(total)]
-        self._cpa_certs = {}
-        self._cpa_total = 0
+        self._cpa_sets.remove(found)
+        path = [certs[i] for i in range(total)]
         # Parsed here, not in certpath, so that the validity dates are at hand afterwards.
         try:
             path = [x509.parse(c) for c in path]
@@ -490,6 +518,7 @@ class MobileNode:
         self._path_until = until
         self.router_key = key
         self.router_ll = bytes(pkt.src)
+        self._cpa_sets = []
         events.append(("path-validated", {"router": self.router_ll, "key_hash": key.key_hash()}))
         self._sol_retries = 0
         self._send_rtsolpr(now_ms, wall_s, frames, events)

@@ -124,7 +124,7 @@ def test_hke_key_retired_after_handovers():
     assert E.attach(link)
     second = _hke_spki(_last_rtsolpr(link))
     assert second != first and second == pool[1].public.spki()
-    assert link.kinds("MN", mark)[:2] == ["hke-retired", "rtsolpr-sent"]
+    assert link.kinds("MN", mark)[:3] == ["key-discarded", "hke-retired", "rtsolpr-sent"]
     link.advance(1000)
     assert E.attach(link)
     assert _hke_spki(_last_rtsolpr(link)) == second
@@ -856,7 +856,7 @@ def test_cpa_to_all_nodes_with_identifier_0():
     """3.3-3, RFC 3971 §6.4.2, §6.4.5, §6.4.6: a router under load answers a CPS at All-Nodes
     with Identifier 0; the node takes that path like its own answer. A CPA breaking the
     Identifier rule (0 unless to All-Nodes, 0 to All-Nodes) is discarded; components of two
-    advertisements are never mixed, and the answer to the node's own CPS is preferred."""
+    advertisements are never mixed, and none blocks another."""
     link = E.pair()
     own = _held_cpas(link)
     mine = E.icmp_of(own[0])[1].identifier
@@ -873,16 +873,16 @@ def test_cpa_to_all_nodes_with_identifier_0():
     assert [E.kind(f) for f in frames] == ["rtsolpr"]
     link.run()
     assert link.kinds("MN")[-1] == "key-stored"
-    # Collections: an All-Nodes component under way gives way to the node's own answer; while
-    # that is collected, a component of another advertisement (All-Nodes, or from another
-    # source) is dropped, so the path is made of the one advertisement.
+    # Collections: each advertisement (Identifier and source) is collected apart, so halves of
+    # two never make a path, and a partial one sent first (anyone on the link can read the
+    # node's Identifier in its CPS) does not shut out the router's answer (RFC 3971 §6.4.6).
     link = E.pair()
     own = _held_cpas(link)
     other_src = E.RouterIdentity(E.config("router_nar")).link_local
     assert link.deliver("MN", _cpa_as(own[0], dst=E.ALL_NODES, ident=0)) == ([], [])
+    assert link.deliver("MN", _cpa_as(own[1], src=other_src)) == ([], [])
+    assert link.engine("MN").snapshot()["router_certified"] is False
     assert link.deliver("MN", own[0]) == ([], [])
-    assert _reasons(link.deliver("MN", _cpa_as(own[1], dst=E.ALL_NODES, ident=0))) == [("dropped", "cpa-interleaved")]
-    assert _reasons(link.deliver("MN", _cpa_as(own[1], src=other_src))) == [("dropped", "cpa-interleaved")]
     frames, events = link.deliver("MN", own[1])
     assert [e[0] for e in events] == ["path-validated", "rtsolpr-sent"]
     assert events[0][1]["router"] == E.RouterIdentity(E.router_cfg()).link_local
@@ -909,3 +909,57 @@ def test_a_cpa_that_fails_a_check_changes_no_collection():
     assert _reasons(link.deliver("MN", bytes(bad_total))) == [("dropped", "cpa-components")]
     assert link.deliver("MN", own[0]) == ([], [])
     assert [e[0] for e in link.deliver("MN", own[1])[1]] == ["path-validated", "rtsolpr-sent"]
+
+
+def test_unanswered_fbu_sent_again_from_the_nar_link_on_arrival():
+    """RFC 5568 §3.1 (2), §6.2.1: an FBU the node has no FBack for when it reaches the NAR's
+    link is sent again at once, now as from that link (§6.2.2: source NCoA, no Alternate CoA)."""
+    ident = E.Identity(E.mobile_cfg())
+    link = _ready()
+    link.call("MN", "move", "predictive")
+    link.run(hold=("fbu",))  # lost on the PAR's link
+    link.held = []
+    link.advance(100)
+    frames, events = link.call("MN", "arrived")
+    assert [e[0] for e in events] == ["fbu-sent"] and events[0][1]["mode"] == "reactive"
+    pkt, m = E.mh_of(frames[0])
+    assert bytes(pkt.src) == ident.ncoa and m.alt_coa is None and bytes(pkt.home_address) == ident.pcoa
+    mark = len(link.events)
+    link.run()
+    assert "fback-accepted" in link.kinds("MN", mark) and link.engine("MN").state == "moved"
+    # Arriving after the FBack came sends nothing.
+    assert link.call("MN", "arrived") == ([], [])
+
+
+def test_back_on_the_par_link_the_old_key_is_not_used_until_received_again():
+    """RFC 5269 §3.6: the node MUST NOT assume it can go on using the old key without receiving
+    it again from the PAR: a new attachment drops it, so no FBU is MAC'ed with it before the
+    PrRtAdv brings it back (here the same key, since the PAR still holds it)."""
+    link = _ready()
+    mn = link.engine("MN")
+    key = mn.snapshot()["keys"][0][3]
+    link.advance(1000)
+    frames, events = link.call("MN", "attach")
+    assert [e[0] for e in events][:1] == ["key-discarded"] and mn.snapshot()["keys"] == []
+    assert [e[0] for e in mn.move(link.now_ms, link.wall_s)[1]] == ["fbu-no-key"]
+    link.run()
+    assert mn.state == "ready" and mn.snapshot()["keys"][0][3] == key
+    assert _handover(link)
+
+
+def test_binding_complete_ends_the_fbu_exchange():
+    """RFC 5269 §3.6: once the binding update at the new AR is done the key is discarded, and
+    with it the FBU exchange: a late FBack is not checked with the discarded key."""
+    link = _ready()
+    mn = link.engine("MN")
+    link.call("MN", "move", "predictive")
+    link.run(hold=("fback",))
+    late = list(link.held)
+    link.held = []
+    assert late and mn.state == "fbu-sent"
+    frames, events = link.call("MN", "binding_complete")
+    assert [e[0] for e in events] == ["key-discarded"]
+    assert mn.state == "ready" and mn.poll(link.now_ms + 60000, link.wall_s)[0] == []  # no FBU retransmission
+    out = link.deliver("MN", late[0])
+    assert [(e[0], e[1].get("reason")) for e in out[1]] == [("fback-rejected", "sequence")]
+    assert mn.state != "moved"
