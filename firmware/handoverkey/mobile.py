@@ -32,6 +32,7 @@ _REFRESH_DIVISOR = const(10)
 _REFRESH_LAST_MS = const(500)  # the last refresh of a key, this long before it expires
 _REFRESH_RETRY_MIN_MS = const(30000)  # after a refresh went unanswered, wait at least this
 _MAX_PENDING = const(4)  # outstanding RtSolPr nonces remembered
+_MAX_FBU_SENT = const(5)  # FBUs of one exchange remembered: the first, FBU_RETRIES more, the one on arrival
 # Certificate paths collected side by side, the oldest dropped for a new one: a partial CPA
 # anyone on the link can send no longer blocks the router's own advertisement (it would take
 # two forged ones between the router's components), and the certificates held stay bounded.
@@ -148,11 +149,12 @@ class MobileNode:
         self._refresh_ms = None  # ask for a new key before the one held runs out
         self._fbu_ms = None  # FBU retransmission, or giving up
         self._fbu_retries = 0
-        self._fbu_key = None  # the MobileKey the last FBU was MAC'ed with
+        # (Sequence Number, MobileKey) of each FBU of the exchange under way, oldest first: an
+        # FBack may answer any of them (a retransmission, or the FBU sent again on arrival).
+        self._fbu_sent = []
         self._cps_wait_ms = CPS_RETRY_MS
         self._cps_started_ms = 0
         self._seq = 0
-        self._fbu_seq = -1
         self._fbu_mode = None
         self._on_new_link = False
         self._tx = bytearray(_TX_BUF)
@@ -205,7 +207,7 @@ class MobileNode:
         self._on_new_link = False
         self._fbu_state = None
         self._fbu_ms = None
-        self._fbu_key = None
+        self._fbu_sent = []
         # RFC 5269 §3.6: back on the PAR's link, the node MUST NOT assume it can go on using the
         # key it held without receiving it again (the PAR may have discarded it): it is dropped
         # here, and the PrRtAdv brings it back, or a new one.
@@ -233,6 +235,7 @@ class MobileNode:
         self._fbu_mode = mode
         self._on_new_link = mode == REACTIVE
         self._fbu_retries = 0
+        self._fbu_sent = []  # a new exchange
         self._send_fbu(now_ms, frames, events)
         return frames, events
 
@@ -256,7 +259,7 @@ class MobileNode:
         # The handover is over: nothing more is sent with the key, and a late FBack is not
         # checked with it.
         self._fbu_ms = None
-        self._fbu_key = None
+        self._fbu_sent = []
         if self._fbu_state == "fbu-sent":
             self._fbu_state = None
         return [], events
@@ -300,7 +303,7 @@ class MobileNode:
                 # still on the PAR's link and may try again.
                 events.append(("fbu-failed", {}))
                 self._fbu_state = None
-                self._fbu_key = None
+                self._fbu_sent = []
             else:
                 self._fbu_retries += 1
                 self._send_fbu(now_ms, frames, events)
@@ -655,7 +658,7 @@ class MobileNode:
         # and its MAC is made with the key held when it goes out. A refresh brings a different
         # key only when the router has replaced the old one, so the key held now is the one
         # the router checks against; an expired key is never used (RFC 5269 §3.6). The FBack
-        # answers one transmission, and is checked with that transmission's key (_fbu_key).
+        # answers one transmission, and is checked with that transmission's key (_fbu_sent).
         par = self.router_address
         entry = self.keys.find(par, self.pcoa, now_ms)
         if entry is None:
@@ -664,7 +667,7 @@ class MobileNode:
             self._fbu_ms = None
             if self._fbu_state == "fbu-sent":
                 self._fbu_state = None
-                self._fbu_key = None
+                self._fbu_sent = []
             return
         at = entry.at
         alen = algorithms.auth_len(at)
@@ -683,8 +686,10 @@ class MobileNode:
         mh.set_authenticator(buf, auth_off, alen, algorithms.mac(at, entry.key, *parts))
         ipv6.finish(buf, 0, end)
         frames.append(bytes(buf[:end]))
-        self._fbu_seq = seq
-        self._fbu_key = entry
+        sent = self._fbu_sent
+        if len(sent) >= _MAX_FBU_SENT:
+            sent.pop(0)
+        sent.append((seq, entry))
         self._fbu_state = "fbu-sent"
         events.append(("fbu-sent", {"seq": seq, "mode": self._fbu_mode, "at": at}))
         self._fbu_ms = now_ms + (FBU_TIMEOUT_MS << self._fbu_retries)
@@ -693,17 +698,21 @@ class MobileNode:
         m = mh.decode_mh(frame, pkt.payload_off, pkt.payload_end)
         if m.mh_type != mh.MH_FBACK:
             return
-        if self._fbu_state == "moved" and m.seq == self._fbu_seq:
-            # The PAR answers a predictive FBU on both links (RFC 5568 §3.1): the copy is not news.
+        # The FBU of this exchange the FBack answers, and the key it was MAC'ed with, even if a
+        # refresh has stored another since: the router MAC'ed the FBack with the key that
+        # verified that FBU. It must still be live and belong to the FBack's source.
+        entry = None
+        for seq, e in self._fbu_sent:
+            if seq == m.seq:
+                entry = e
+        if self._fbu_state == "moved" and entry is not None:
+            # Answered already: the PAR answers a predictive FBU on both links (RFC 5568 §3.1),
+            # and another transmission of the same FBU may be answered too. Not news.
             return
-        if self._fbu_state != "fbu-sent" or m.seq != self._fbu_seq:
+        if self._fbu_state != "fbu-sent" or entry is None:
             events.append(("fback-rejected", {"reason": "sequence"}))
             return
-        # The key of the FBU this FBack answers, even if a refresh has stored another since:
-        # the router MAC'ed the FBack with the key that verified that FBU. It must still be
-        # live and belong to the FBack's source.
-        entry = self._fbu_key
-        if entry is None or now_ms >= entry.expires_ms or not entry.serves(bytes(pkt.src)):
+        if now_ms >= entry.expires_ms or not entry.serves(bytes(pkt.src)):
             events.append(("fback-rejected", {"reason": "no-key"}))
             return
         at = entry.at
@@ -722,7 +731,7 @@ class MobileNode:
         if m.status >= mh.FBACK_UNSPECIFIED:
             # Refused: no handover. The key and its refresh stay, as after fbu-failed.
             self._fbu_state = None
-            self._fbu_key = None
+            self._fbu_sent = []
             events.append(("fback-refused", {"status": m.status}))
             return
         self._handovers += 1

@@ -963,3 +963,25 @@ def test_binding_complete_ends_the_fbu_exchange():
     out = link.deliver("MN", late[0])
     assert [(e[0], e[1].get("reason")) for e in out[1]] == [("fback-rejected", "sequence")]
     assert mn.state != "moved"
+
+
+def test_fback_for_any_transmission_of_the_fbu_is_taken():
+    """An FBack may answer an earlier transmission of the FBU than the last (the PAR answered the
+    first FBU on both links, and the node sent it again on arrival): it is checked with that
+    transmission's key and taken; the answers to the others are then copies, not news."""
+    link = _ready()
+    mn = link.engine("MN")
+    link.call("MN", "move", "predictive")
+    link.run(hold=("fback",))
+    first = list(link.held)
+    link.held = []
+    link.advance(100)
+    frames, events = link.call("MN", "arrived")
+    assert [e[0] for e in events] == ["fbu-sent"]
+    link.run(hold=("fback",))
+    second = list(link.held)
+    link.held = []
+    assert first and second and E.mh_of(first[0])[1].seq != E.mh_of(second[0])[1].seq
+    assert [e[0] for e in link.deliver("MN", first[-1])[1]] == ["fback-accepted"] and mn.state == "moved"
+    for f in first[:-1] + second:
+        assert link.deliver("MN", f) == ([], [])
