@@ -17,6 +17,7 @@
 
 import json
 import os
+import stat
 import sys
 import time
 
@@ -148,7 +149,8 @@ def run_config(args):
         if os.path.dirname(args.out):
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
         fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise; a device is left alone
         with os.fdopen(fd, "w") as f:
             f.write(text)
         _log("wrote %s (%s config; it holds private keys)" % (args.out, args.role))

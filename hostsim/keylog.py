@@ -1,6 +1,7 @@
 """Key log of interpretations §10 (like SSLKEYLOGFILE): write it, and read it back for offline checks."""
 
 import os
+import stat
 
 LAB_WARNING = "# handoverkey key log: secret keys follow; for test and lab networks only"
 
@@ -12,7 +13,8 @@ class KeyLogWriter:
         self.path = path
         # Secret keys: created readable by its owner only, whatever the umask (as the daemon's).
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise; a device is left alone
         self._f = os.fdopen(fd, "a", encoding="ascii")
         self._f.write(LAB_WARNING + "\n")
         self._f.flush()

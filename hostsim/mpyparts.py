@@ -64,7 +64,11 @@ def parse(b):
         n = v >> 1
         if i + n >= len(b) or b[i + n] != 0:
             raise MpyFormatError("bad name entry")
-        names.append((b[i : i + n].decode(), i + n + 1 - start))
+        try:
+            text = b[i : i + n].decode()
+        except UnicodeDecodeError:
+            raise MpyFormatError("name not UTF-8") from None
+        names.append((text, i + n + 1 - start))
         i += n + 1
     consts = []
 

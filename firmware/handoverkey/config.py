@@ -123,5 +123,5 @@ def build_engine(role, cfg):
         # A value every per-key check let through that the engine itself refuses (a path whose
         # CPA, or keys whose RtSolPr, would not fit; a certificate that is not one DER value):
         # still a wrong configuration, and reported as one.
-        raise ConfigError("config: " + (e.msg or "a value the engine refused"))
+        raise ConfigError(e.msg or "a value the engine refused")
     raise ConfigError("role must be router or mobile")

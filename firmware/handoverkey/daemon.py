@@ -963,9 +963,11 @@ class Daemon:
 
     def _new_link(self):
         """The mobile node's interface came back: a new link (a handover), or the first one."""
-        state = getattr(self.engine, "state", "idle")
+        # A node that holds a key for the PAR is handing over, whatever else it is doing (a
+        # refresh may be under way); one without is attaching (attach() drops any old key).
+        held = self.engine.has_key(self.clock.ms())
         self.cache.clear()
-        if not self.attached or state in ("idle", "discovering", "soliciting"):
+        if not self.attached or not held:
             if self.s["auto_attach"]:
                 self._attach()
             return
@@ -975,7 +977,7 @@ class Daemon:
             self.predictive_sent = False
             self._run_engine("arrived", None)
             self.log("arrived")
-        elif self.s["handover"] == "reactive" and state == "ready":
+        elif self.s["handover"] == "reactive":
             self._run_engine("move", None, "reactive")
 
     def _control(self):

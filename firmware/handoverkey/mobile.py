@@ -217,6 +217,10 @@ class MobileNode:
         self._request_key(now_ms, wall_s, frames, events)
         return frames, events
 
+    def has_key(self, now_ms):
+        """True while the node holds a live key for its PAR (what a handover needs)."""
+        return self.keys.find(self.router_address, self.pcoa, now_ms) is not None
+
     def refresh(self, now_ms, wall_s):
         """Ask the PAR for a key now, keeping the one held until the answer replaces it: what the
         refresh timer does before HK-LIFETIME runs out (RFC 5269 §3.3), on demand."""
@@ -256,12 +260,14 @@ class MobileNode:
         events = []
         if self.keys.remove(self.router_address, self.pcoa):
             events.append(("key-discarded", {"router": self.router_address, "pcoa": self.pcoa}))
-        # The handover is over: nothing more is sent with the key, and a late FBack is not
-        # checked with it.
+        # The handover is over: nothing more is sent with the key, a late FBack is not checked
+        # with it, and no new key is asked of the PAR for it.
         self._fbu_ms = None
         self._fbu_sent = []
         if self._fbu_state == "fbu-sent":
             self._fbu_state = None
+        self._key_state = "idle"
+        self._refresh_ms = None
         return [], events
 
     # -- the engine interface --

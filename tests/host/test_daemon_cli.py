@@ -118,3 +118,33 @@ def test_failed_checkpoint_is_tried_again(tmp_path):
         assert "keys-checkpointed" in out.getvalue() and not dm._dirty and store.exists()
     finally:
         dm.close()
+
+
+def test_a_link_change_while_a_key_is_held_is_the_handover(tmp_path):
+    """The mobile daemon treats a carrier down/up as the move to the NAR's link whenever the node
+    holds a key for its PAR, whatever else it is doing (here: a refresh under way, state
+    'soliciting'); only a node without a key attaches (which drops any old key)."""
+    import io
+
+    sys.path.insert(0, FIRMWARE)
+    from handoverkey import daemon as d
+
+    with open(os.path.join(ROOT, "tests", "fixtures", "engine", "mobile_1024.json")) as f:
+        cfg = json.load(f)
+    cfg["handover"] = "reactive"
+    path = tmp_path / "mn.json"
+    path.write_text(json.dumps(cfg))
+    engine_cfg, settings = d.load_config(str(path), "mobile", {"interfaces": ["lo"]})
+    out = io.StringIO()
+    dm = d.Daemon("mobile", d.build("mobile", engine_cfg), settings, out=out)
+    try:
+        mn = dm.engine
+        now = dm.clock.ms()
+        mn.keys.put([mn.router_address], mn.pcoa, 1, bytes(32), now + 600000, now)
+        mn._key_state = "soliciting"  # as while a refresh waits for its PrRtAdv
+        dm.attached = True
+        dm._new_link()
+        log = out.getvalue()
+        assert "fbu-sent" in log and "cps-sent" not in log and mn.has_key(dm.clock.ms()), log
+    finally:
+        dm.close()
