@@ -764,9 +764,7 @@ def test_key_replaced_during_fbu_exchange():
     new_key = _with_reply(link.held.pop(), enc=crypto.rsa_encrypt(hke_pub, k2))
     frames, _ = link.call("MN", "move", "predictive")
     assert E.badf_ok(frames[0], k1, 1, ident.ncoa, par.address)
-    link.run(hold=("fback",))
-    fbacks = list(link.held)
-    link.held = []
+    fbacks = _held(link, "fback")
     assert fbacks and E.badf_ok(fbacks[0], k1, 1, ident.ncoa)
     assert [e[0] for e in link.deliver("MN", new_key)[1]] == ["key-stored"]
     assert mn.snapshot()["keys"][0][3] == k2
@@ -846,6 +844,14 @@ def _held_cpas(link):
     link.held = []
     assert len(cpas) == 2 and E.icmp_of(cpas[0])[1].component == 1
     return cpas
+
+
+def _held(link, kind):
+    """Deliver what is queued except frames of `kind`, which are returned (and not delivered)."""
+    link.run(hold=(kind,))
+    held = list(link.held)
+    link.held = []
+    return held
 
 
 def _reasons(out):
@@ -955,9 +961,7 @@ def test_binding_complete_ends_the_fbu_exchange():
     link = _ready()
     mn = link.engine("MN")
     link.call("MN", "move", "predictive")
-    link.run(hold=("fback",))
-    late = list(link.held)
-    link.held = []
+    late = _held(link, "fback")
     assert late and mn.state == "fbu-sent"
     frames, events = link.call("MN", "binding_complete")
     assert [e[0] for e in events] == ["key-discarded"]
@@ -975,15 +979,11 @@ def test_fback_for_any_transmission_of_the_fbu_is_taken():
     link = _ready()
     mn = link.engine("MN")
     link.call("MN", "move", "predictive")
-    link.run(hold=("fback",))
-    first = list(link.held)
-    link.held = []
+    first = _held(link, "fback")
     link.advance(100)
     frames, events = link.call("MN", "arrived")
     assert [e[0] for e in events] == ["fbu-sent"]
-    link.run(hold=("fback",))
-    second = list(link.held)
-    link.held = []
+    second = _held(link, "fback")
     assert first and second and E.mh_of(first[0])[1].seq != E.mh_of(second[0])[1].seq
     assert [e[0] for e in link.deliver("MN", first[-1])[1]] == ["fback-accepted"] and mn.state == "moved"
     for f in first[:-1] + second:

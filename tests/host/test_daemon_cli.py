@@ -91,23 +91,28 @@ def test_key_store_needs_a_secret_and_a_router(tmp_path):
     assert r.returncode == 2 and "device_secret_path" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_failed_checkpoint_is_tried_again(tmp_path):
-    """A checkpoint that could not be written (here: its directory is missing) leaves the table
-    marked as changed, so the next one, at the next interval or the clean stop, writes it."""
+def in_process_daemon(tmp_path, role, cfg):
+    """(a Daemon on the loopback interface built from cfg in this process, its log as StringIO)."""
     import io
 
     sys.path.insert(0, FIRMWARE)
     from handoverkey import daemon as d
 
+    path = tmp_path / ("%s.json" % role)
+    path.write_text(json.dumps(cfg))
+    engine_cfg, settings = d.load_config(str(path), role, {"interfaces": ["lo"]})
+    out = io.StringIO()
+    return d.Daemon(role, d.build(role, engine_cfg), settings, out=out), out
+
+
+def test_failed_checkpoint_is_tried_again(tmp_path):
+    """A checkpoint that could not be written (here: its directory is missing) leaves the table
+    marked as changed, so the next one, at the next interval or the clean stop, writes it."""
     cfg = par_config()
     store = tmp_path / "later" / "par.hkks"
     cfg.update({"key_store": str(store), "device_secret_path": str(tmp_path / "secret")})
     (tmp_path / "secret").write_text("00112233445566778899aabbccddeeff")
-    path = tmp_path / "par.json"
-    path.write_text(json.dumps(cfg))
-    engine_cfg, settings = d.load_config(str(path), "router", {"interfaces": ["lo"]})
-    out = io.StringIO()
-    dm = d.Daemon("router", d.build("router", engine_cfg), settings, out=out)
+    dm, out = in_process_daemon(tmp_path, "router", cfg)
     try:
         dm._secret = b"00112233445566778899aabbccddeeff"
         dm._dirty = True  # as after key-provisioned
@@ -124,19 +129,10 @@ def test_a_link_change_while_a_key_is_held_is_the_handover(tmp_path):
     """The mobile daemon treats a carrier down/up as the move to the NAR's link whenever the node
     holds a key for its PAR, whatever else it is doing (here: a refresh under way, state
     'soliciting'); only a node without a key attaches (which drops any old key)."""
-    import io
-
-    sys.path.insert(0, FIRMWARE)
-    from handoverkey import daemon as d
-
     with open(os.path.join(ROOT, "tests", "fixtures", "engine", "mobile_1024.json")) as f:
         cfg = json.load(f)
     cfg["handover"] = "reactive"
-    path = tmp_path / "mn.json"
-    path.write_text(json.dumps(cfg))
-    engine_cfg, settings = d.load_config(str(path), "mobile", {"interfaces": ["lo"]})
-    out = io.StringIO()
-    dm = d.Daemon("mobile", d.build("mobile", engine_cfg), settings, out=out)
+    dm, out = in_process_daemon(tmp_path, "mobile", cfg)
     try:
         mn = dm.engine
         now = dm.clock.ms()
