@@ -37,7 +37,7 @@ from .crypto.rsakey import RsaPublicKey
 from .errors import CryptoError, DecodeError, EncodeError, VerifyError
 from .send import cga
 from .send.signature import CGA_MSG_TYPE_TAG
-from .wire import ipv6, ndopt
+from .wire import ndopt
 
 _from_bytes = int.from_bytes
 _compare = hmac.compare_digest
@@ -132,7 +132,8 @@ def rtsolpr_fast(router, frame, now_ms, wall_s):
         return None
     dst = frame[24:40]
     src = frame[8:24]
-    if (dst != router.link_local and not router._for_me(dst)) or not ipv6.is_unicast_routable(src):
+    h = frame[8]  # ipv6.is_unicast_routable(src), inline: not ::/8, multicast or link-local
+    if (dst != router.link_local and not router._for_me(dst)) or h == 0 or h == 0xFF or (h == 0xFE and frame[9] & 0xC0 == 0x80):
         return None
     # -- options, as ndopt.walk reads them: up to the first RSA Signature --
     p = _OPTS
