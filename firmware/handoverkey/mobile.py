@@ -261,13 +261,18 @@ class MobileNode:
         if self.keys.remove(self.router_address, self.pcoa):
             events.append(("key-discarded", {"router": self.router_address, "pcoa": self.pcoa}))
         # The handover is over: nothing more is sent with the key, a late FBack is not checked
-        # with it, and no new key is asked of the PAR for it.
+        # with it, and no key is asked of the PAR any more (a request under way ends too: its
+        # retransmissions, and the nonces a late PrRtAdv would match).
         self._fbu_ms = None
         self._fbu_sent = []
         if self._fbu_state == "fbu-sent":
             self._fbu_state = None
         self._key_state = "idle"
         self._refresh_ms = None
+        self._sol_ms = None
+        self._sol_kind = None
+        self._pending = []
+        self._cpa_sets = []
         return [], events
 
     # -- the engine interface --

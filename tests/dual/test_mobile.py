@@ -988,3 +988,23 @@ def test_fback_for_any_transmission_of_the_fbu_is_taken():
     assert [e[0] for e in link.deliver("MN", first[-1])[1]] == ["fback-accepted"] and mn.state == "moved"
     for f in first[:-1] + second:
         assert link.deliver("MN", f) == ([], [])
+
+
+def test_binding_complete_also_ends_a_key_request_under_way():
+    """A refresh still unanswered when the binding update completes asks nothing more of the
+    PAR: no RtSolPr retransmission, and a late PrRtAdv to it stores no key."""
+    link = _ready()
+    mn = link.engine("MN")
+    link.call("MN", "refresh")
+    late = _held(link, "rtsolpr")
+    link.call("MN", "move", "reactive")
+    link.run()
+    assert mn.state == "moved"
+    link.call("MN", "binding_complete")
+    assert mn.next_deadline() is None and not mn.has_key(link.now_ms)
+    link.advance(30000)
+    assert link.call("MN", "poll") == ([], [])
+    mark = len(link.events)
+    link.deliver("PAR", late[0])
+    link.run()
+    assert "key-stored" not in link.kinds("MN", mark) and not mn.has_key(link.now_ms)
