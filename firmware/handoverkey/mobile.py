@@ -163,23 +163,14 @@ class MobileNode:
     def _check_sizes(self):
         """EncodeError now, not in handle() later, when the CPS or the RtSolPr this node sends
         would not fit its transmit buffer (ND messages are not fragmented): keys too large, or
-        too many or too long trust anchor names or link-layer addresses. Laid out as
-        _send_cps/_send_rtsolpr do; the HKE key has the CGA key's size and exponent, so its
-        SPKI is as long, and the signature option's size follows from the key."""
+        too many or too long trust anchor names or link-layer addresses. Both are laid out as
+        they are sent (_lay_cps, _lay_rtsolpr); the HKE key has the CGA key's size and exponent,
+        so its SPKI is as long, and the signature option's size follows from the key."""
         buf = self._tx
         try:
-            off = icmp.encode_cps(buf, ipv6.HEADER_LEN, 1)
-            for a in self.anchors:
-                off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, a.name)
-            off = icmp.encode_rtsolpr(buf, ipv6.HEADER_LEN, 1)
-            if self.lla:
-                off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
-            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP if self.target_ap else ndopt.LLA_WILDCARD,
-                                self.target_ap or b"")
-            off = ndopt.put_cga(buf, off, self.pcoa_params)
-            off = ndopt.put_timestamp(buf, off, 0)
-            off = ndopt.put_nonce(buf, off, bytes(_NONCE_LEN))
-            off = ndopt.put_hk_request(buf, off, self.preferred_at, self.cga_key.public.spki())
+            self._lay_cps(ipv6.HEADER_LEN, 1)  # unsigned: it fits if it can be laid out
+            off = self._lay_rtsolpr(ipv6.HEADER_LEN, 1, 0, bytes(_NONCE_LEN), self.preferred_at,
+                                    self.cga_key.public.spki())
         except EncodeError:
             off = len(buf) + 1
         if off + ((20 + self.cga_key.public.size + 7) & ~7) > len(buf):
@@ -448,15 +439,36 @@ class MobileNode:
         self._cpa_id = ident
         self._cpa_sets = []
         buf = self._tx
-        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, _ALL_ROUTERS)
-        off = icmp.encode_cps(buf, off, ident)
-        for a in self.anchors:
-            off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, a.name)
+        off = self._lay_cps(ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.link_local, _ALL_ROUTERS),
+                            ident)
         ipv6.finish(buf, 0, off)
         frames.append(bytes(buf[:off]))
         events.append(("cps-sent", {"identifier": ident}))
         self._sol_ms = now_ms + self._cps_wait_ms
         self._sol_kind = "cps"
+
+    def _lay_cps(self, off, ident):
+        """The CPS message at self._tx[off:] (after its IPv6 header); returns its end."""
+        buf = self._tx
+        off = icmp.encode_cps(buf, off, ident)
+        for a in self.anchors:
+            off = ndopt.put_trust_anchor(buf, off, ndopt.NAME_DER, a.name)
+        return off
+
+    def _lay_rtsolpr(self, off, ident, ts, nonce, at, hke_spki):
+        """The RtSolPr message at self._tx[off:] up to its RSA Signature option; returns the end."""
+        buf = self._tx
+        off = icmp.encode_rtsolpr(buf, off, ident)
+        if self.lla:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
+        if self.target_ap:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP, self.target_ap)
+        else:
+            off = ndopt.put_lla(buf, off, ndopt.LLA_WILDCARD, b"")
+        off = ndopt.put_cga(buf, off, self.pcoa_params)
+        off = ndopt.put_timestamp(buf, off, ts)
+        off = ndopt.put_nonce(buf, off, nonce)
+        return ndopt.put_hk_request(buf, off, at, hke_spki)
 
     def _on_cpa(self, frame, pkt, msg, now_ms, wall_s, frames, events):
         if self._key_state != "discovering":
@@ -553,20 +565,9 @@ class MobileNode:
         nonce = crypto.random_bytes(_NONCE_LEN)
         dst = self.router_ll if self.router_ll is not None else _ALL_ROUTERS
         buf = self._tx
-        off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.pcoa, dst)
-        icmp_off = off
-        ident = (nonce[0] << 8) | nonce[1]
-        off = icmp.encode_rtsolpr(buf, off, ident)
-        if self.lla:
-            off = ndopt.put_lla(buf, off, ndopt.LLA_SOURCE, self.lla)
-        if self.target_ap:
-            off = ndopt.put_lla(buf, off, ndopt.LLA_NEW_AP, self.target_ap)
-        else:
-            off = ndopt.put_lla(buf, off, ndopt.LLA_WILDCARD, b"")
-        off = ndopt.put_cga(buf, off, self.pcoa_params)
-        off = ndopt.put_timestamp(buf, off, ndopt.timestamp_from_wall(wall_s))
-        off = ndopt.put_nonce(buf, off, nonce)
-        off = ndopt.put_hk_request(buf, off, at, hke.public.spki())
+        icmp_off = ipv6.encode_header(buf, 0, 0, _NH_ICMPV6, _HOP_LIMIT_ND, self.pcoa, dst)
+        off = self._lay_rtsolpr(icmp_off, (nonce[0] << 8) | nonce[1], ndopt.timestamp_from_wall(wall_s), nonce, at,
+                                hke.public.spki())
         end = signature.sign(self.cga_key, buf, 0, icmp_off, off)
         frames.append(bytes(buf[:end]))
         if len(self._pending) >= _MAX_PENDING:
